@@ -1,0 +1,1 @@
+"""The team's Prefect flows: load-data, train-model and send-requests."""

@@ -1,0 +1,1 @@
+"""The sample dataset the flows ship, and the script that makes it."""

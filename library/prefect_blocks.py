@@ -1,0 +1,449 @@
+#!/usr/bin/python
+# Copyright: prefect-stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+
+DOCUMENTATION = r"""
+---
+module: prefect_blocks
+short_description: Manage Prefect 3 block documents (bulk, idempotent, check and diff mode)
+description:
+  - Creates, updates and deletes Prefect block documents from a list, comparing each declared
+    block with the server's copy (read with secrets) and writing only what differs.
+  - All items are validated before anything is written: unknown block type (the message lists
+    the types the server has), bad block name, fields the block schema does not know, missing
+    required fields, references to blocks that neither exist nor are declared, duplicates.
+  - Secret values (the block schema's C(secret_fields), every C(secret) block, any
+    C(service_account_info), and fields named like passwords/tokens/keys) are masked as
+    C(********) in the diff and in the echoed invocation, also with C(-vvv).
+  - Talks to the REST API with the Python standard library; no C(prefect) package needed on the
+    managed host.
+version_added: "0.1.0"
+author: prefect-stack contributors
+options:
+  api_url:
+    description: Prefect API URL, for example C(http://127.0.0.1:4200/api).
+    type: str
+    required: true
+  api_auth_string:
+    description: C(user:password) of the server's C(PREFECT_SERVER_API_AUTH_STRING), sent as HTTP
+      basic auth.
+    type: str
+  validate_certs:
+    description: Verify TLS certificates of an C(https) API URL.
+    type: bool
+    default: true
+  timeout:
+    description: Seconds to wait for each API call.
+    type: float
+    default: 30
+  blocks:
+    description:
+      - Block documents to manage, applied in list order (declare referenced blocks first).
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      block_type:
+        description:
+          - Block type slug as Prefect names it (C(secret), C(local-file-system),
+            C(gcp-credentials), C(gcs-bucket), ...). Must exist on the server.
+        type: str
+        required: true
+      name:
+        description: Block document name (lowercase letters, digits and dashes).
+        type: str
+        required: true
+      data:
+        description:
+          - The block's fields. The whole document is replaced on update (fields you drop are
+            removed).
+          - "A field holding another block is written as a reference:
+            C({$ref: {block_type: gcp-credentials, name: my-creds}}) (or Prefect's own
+            C({$ref: {block_document_id: <uuid>}})). The referenced block must exist on the
+            server or be declared earlier in the same list."
+          - "Ansible templates every string: write Prefect's own C({{ }}) placeholders with
+            C(!unsafe) in group_vars."
+        type: dict
+        default: {}
+      state:
+        description: C(absent) deletes the block document when it exists.
+        type: str
+        choices: [present, absent]
+        default: present
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would be created, updated or deleted; makes no write call.
+  diff_mode:
+    support: full
+    description: Per block before/after of the data with secret values masked.
+  idempotent:
+    support: full
+    description: A second run with the same input reports C(changed=false) and makes no write call.
+notes:
+  - Bulk module, one call handles the whole list.
+"""
+
+EXAMPLES = r"""
+- name: Apply block documents
+  prefect_blocks:
+    api_url: http://127.0.0.1:4200/api
+    api_auth_string: "{{ prefect_api_auth_string }}"
+    blocks:
+      - block_type: gcp-credentials
+        name: gcp-credentials
+        data:
+          service_account_info: "{{ vault_gcp_service_account_info }}"
+      - block_type: gcs-bucket
+        name: ml-data-gcs
+        data:
+          bucket: my-bucket
+          gcp_credentials: {$ref: {block_type: gcp-credentials, name: gcp-credentials}}
+      - block_type: local-file-system
+        name: ml-data
+        data: {basepath: /var/lib/prefect-agent/data}
+      - block_type: secret
+        name: old-token
+        state: absent
+"""
+
+RETURN = r"""
+results:
+  description: One entry per declared block (and nothing else).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name: {description: Block name, type: str, sample: ml-data}
+    block_type: {description: Block type slug, type: str, sample: local-file-system}
+    action:
+      description: What was (or in check mode would be) done.
+      type: str
+      sample: created
+      choices: [created, updated, deleted, unchanged]
+    id: {description: Block document id (none for a block still to create), type: str}
+summary:
+  description: Count of items per action.
+  returned: always
+  type: dict
+  sample: {created: 1, unchanged: 2}
+diff:
+  description: Per changed block, before/after data with secrets masked.
+  returned: when diff mode is on (--diff); empty otherwise
+  type: list
+  elements: dict
+"""
+
+import re  # noqa: E402
+
+from ansible.module_utils.prefect_api import Change, PrefectObjectsModule, q  # noqa: E402
+from ansible.module_utils.prefect_compare import collect_strings, mask_value  # noqa: E402
+
+NAME_RE = re.compile(r"^[a-z0-9-]+$")
+UUID_RE = re.compile(r"^[0-9a-fA-F-]{36}$")
+ALWAYS_SECRET = ["service_account_info"]
+SECRET_KEY_RE = re.compile(
+    r"(password|passwd|secret|token|private_key|api_key|apikey|access_key|auth_string|"
+    r"connection_string)",
+    re.IGNORECASE,
+)
+
+ITEM_SPEC = dict(
+    block_type=dict(type="str", required=True),
+    name=dict(type="str", required=True),
+    data=dict(type="dict", default={}),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+)
+
+
+def ref_of(value):
+    """The reference dict when ``value`` is a block reference, else None."""
+    if isinstance(value, dict) and set(value) == {"$ref"} and isinstance(value["$ref"], dict):
+        return value["$ref"]
+    return None
+
+
+class BlocksModule(PrefectObjectsModule):
+    kind = "blocks"
+    item_spec = ITEM_SPEC
+
+    def item_key(self, item):
+        return (item["block_type"], item["name"])
+
+    def item_label(self, item):
+        return "{}/{}".format(item["block_type"], item["name"])
+
+    # ---- secrets ------------------------------------------------------------------------
+    def secret_paths(self, item):
+        slug = item["block_type"]
+        if slug == "secret":
+            return ["*"]
+        paths = list(ALWAYS_SECRET)
+        schema = self.schemas.get(slug)
+        if schema:
+            paths.extend((schema.get("fields") or {}).get("secret_fields") or [])
+        for key in item.get("data") or {}:
+            if SECRET_KEY_RE.search(key) and not ref_of(item["data"][key]):
+                paths.append(key)
+        return paths
+
+    def sanitized_items(self):
+        out = []
+        for item in self.items:
+            item = dict(item)
+            data = item.get("data") or {}
+            item["data"] = dict(
+                (k, v if ref_of(v) else mask_value(v, ["*"])) for k, v in data.items()
+            )
+            out.append(item)
+        return out
+
+    # ---- read-only lookups --------------------------------------------------------------
+    def load(self):
+        for item in self.items:
+            values = collect_strings(
+                item.get("data") or {},
+                ["*"]
+                if item["block_type"] == "secret"
+                else ALWAYS_SECRET
+                + [k for k in (item.get("data") or {}) if SECRET_KEY_RE.search(k)],
+            )
+            self.module.no_log_values.update(v for v in values if len(v) >= 4)
+        self.types = dict((t["slug"], t) for t in self.client.filter_all("/block_types/filter"))
+        self.schemas = {}
+        for slug in sorted(set(i["block_type"] for i in self.items)):
+            if slug not in self.types:
+                continue
+            rows = self.client.post(
+                "/block_schemas/filter",
+                {
+                    "block_schemas": {"block_type_id": {"any_": [self.types[slug]["id"]]}},
+                    "limit": 1,
+                },
+            )
+            if rows:
+                self.schemas[slug] = rows[0]
+        for item in self.items:  # schema secret fields known now: mask those values too
+            values = collect_strings(item.get("data") or {}, self.secret_paths(item))
+            self.module.no_log_values.update(v for v in values if len(v) >= 4)
+        self.existing = {}
+        for item in self.items:
+            if item["block_type"] in self.types and NAME_RE.match(item["name"] or ""):
+                self.existing[self.item_key(item)] = self.read_block(
+                    item["block_type"], item["name"]
+                )
+        self.ids = dict((k, v["id"]) for k, v in self.existing.items() if v)
+
+    def read_block(self, slug, name):
+        return self.client.get(
+            f"/block_types/slug/{q(slug)}/block_documents/name/{q(name)}",
+            params={"include_secrets": "true"},
+            allow_404=True,
+        )
+
+    # ---- validation ---------------------------------------------------------------------
+    def validate_item(self, index, item):
+        label = self.item_label(item)
+        slug = item["block_type"]
+        if slug not in self.types:
+            self.errors.add(
+                index,
+                label,
+                "block_type",
+                "unknown block type {!r}; the server has: {}".format(
+                    slug, ", ".join(sorted(self.types))
+                ),
+            )
+            return
+        if not NAME_RE.match(item["name"] or ""):
+            self.errors.add(
+                index,
+                label,
+                "name",
+                "block names may only contain lowercase letters, digits and dashes",
+            )
+        if item["state"] == "absent":
+            return
+        fields = (self.schemas.get(slug) or {}).get("fields") or {}
+        props = fields.get("properties") or {}
+        refs = fields.get("block_schema_references") or {}
+        data = item.get("data") or {}
+        for key, value in data.items():
+            if props and key not in props:
+                self.errors.add(
+                    index,
+                    label,
+                    f"data.{key}",
+                    "{} has no field {!r} (fields: {})".format(slug, key, ", ".join(sorted(props))),
+                )
+            ref = ref_of(value)
+            if ref is not None:
+                self.validate_ref(index, label, key, ref, refs)
+        for key in fields.get("required") or []:
+            if key not in data:
+                self.errors.add(index, label, f"data.{key}", f"required field of {slug} is missing")
+
+    def validate_ref(self, index, label, key, ref, refs):
+        field = f"data.{key}"
+        if key not in refs:
+            self.errors.add(index, label, field, "this field does not hold a block reference")
+        if "block_document_id" in ref:
+            if not UUID_RE.match(str(ref["block_document_id"])):
+                self.errors.add(index, label, field, "block_document_id must be a UUID")
+            return
+        if set(ref) != {"block_type", "name"}:
+            self.errors.add(
+                index,
+                label,
+                field,
+                "a reference is {$ref: {block_type: <slug>, name: <name>}} or "
+                "{$ref: {block_document_id: <uuid>}}",
+            )
+            return
+        target = (ref["block_type"], ref["name"])
+        wanted = (refs.get(key) or {}).get("block_type_slug")
+        if wanted and ref["block_type"] != wanted:
+            self.errors.add(
+                index,
+                label,
+                field,
+                "must reference a {} block, not {}".format(wanted, ref["block_type"]),
+            )
+        declared = [self.item_key(i) for i in self.items[:index] if i["state"] == "present"]
+        if target in declared:
+            return
+        if ref["block_type"] in self.types and self.read_block(*target):
+            return
+        self.errors.add(
+            index,
+            label,
+            field,
+            "referenced block {}/{} neither exists on the "
+            "server nor is declared before this item".format(*target),
+        )
+
+    # ---- planning -----------------------------------------------------------------------
+    def desired_view(self, item):
+        data = {}
+        for key, value in (item.get("data") or {}).items():
+            ref = ref_of(value)
+            if ref is not None and "block_document_id" in ref:
+                data[key] = {"$ref": {"block_document_id": str(ref["block_document_id"])}}
+            elif ref is not None:
+                data[key] = {"$ref": {"block_type": ref["block_type"], "name": ref["name"]}}
+            else:
+                data[key] = value
+        return {"block_type": item["block_type"], "name": item["name"], "data": data}
+
+    def actual_view(self, doc, desired_data):
+        data = dict(doc.get("data") or {})
+        for key, ref in (doc.get("block_document_references") or {}).items():
+            target = ref.get("block_document") or {}
+            wanted = desired_data.get(key)
+            if ref_of(wanted) and "block_document_id" in ref_of(wanted):
+                data[key] = {"$ref": {"block_document_id": target.get("id")}}
+            else:
+                data[key] = {
+                    "$ref": {
+                        "block_type": (target.get("block_type") or {}).get("slug"),
+                        "name": target.get("name"),
+                    }
+                }
+        # fields the server keeps as null and we do not declare are not a difference
+        data = dict((k, v) for k, v in data.items() if v is not None or k in desired_data)
+        slug = (doc.get("block_type") or {}).get("slug")
+        return {"block_type": slug, "name": doc.get("name"), "data": data}
+
+    def plan_item(self, item):
+        key = self.item_key(item)
+        doc = self.existing.get(key)
+        paths = ["data." + p if p != "*" else "data" for p in self.secret_paths(item)]
+        extra = {"block_type": item["block_type"], "id": doc["id"] if doc else None}
+        if item["state"] == "absent":
+            if not doc:
+                return Change(item["name"], "unchanged", extra=extra)
+            before = self.actual_view(doc, {})
+            return Change(
+                item["name"],
+                "deleted",
+                before=before,
+                after=None,
+                secret_paths=paths,
+                apply=lambda: self.client.delete("/block_documents/{}".format(doc["id"])),
+                extra=extra,
+            )
+        desired = self.desired_view(item)
+        if not doc:
+            return Change(
+                item["name"],
+                "created",
+                before=None,
+                after=desired,
+                secret_paths=paths,
+                apply=lambda: self.create(item, extra),
+                extra=extra,
+            )
+        actual = self.actual_view(doc, desired["data"])
+        if actual == desired:
+            return Change(item["name"], "unchanged", extra=extra)
+        return Change(
+            item["name"],
+            "updated",
+            before=actual,
+            after=desired,
+            secret_paths=paths,
+            apply=lambda: self.update(item, doc),
+            extra=extra,
+        )
+
+    # ---- writes -------------------------------------------------------------------------
+    def api_data(self, item):
+        data = {}
+        for key, value in (item.get("data") or {}).items():
+            ref = ref_of(value)
+            if ref is None:
+                data[key] = value
+            elif "block_document_id" in ref:
+                data[key] = {"$ref": {"block_document_id": str(ref["block_document_id"])}}
+            else:
+                target = (ref["block_type"], ref["name"])
+                ref_id = self.ids.get(target)
+                if ref_id is None:
+                    found = self.read_block(*target)
+                    ref_id = found["id"]
+                    self.ids[target] = ref_id
+                data[key] = {"$ref": {"block_document_id": ref_id}}
+        return data
+
+    def create(self, item, extra):
+        slug = item["block_type"]
+        doc = self.client.post(
+            "/block_documents/",
+            {
+                "name": item["name"],
+                "data": self.api_data(item),
+                "block_schema_id": self.schemas[slug]["id"],
+                "block_type_id": self.types[slug]["id"],
+                "is_anonymous": False,
+            },
+        )
+        self.ids[self.item_key(item)] = doc["id"]
+        extra["id"] = doc["id"]
+
+    def update(self, item, doc):
+        self.client.patch(
+            "/block_documents/{}".format(doc["id"]),
+            {
+                "data": self.api_data(item),
+                "merge_existing_data": False,
+            },
+        )
+
+
+def main():
+    BlocksModule().run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,380 @@
+# Copyright: prefect-stack contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared part of the ``prefect_*`` modules: a Prefect REST API client and a reconcile loop.
+
+Stdlib + ansible.module_utils only (modules run on a plain host python, no ``prefect`` import).
+
+* ``PrefectClient``: JSON over HTTP(S) with ``Authorization: Basic`` from ``api_auth_string``,
+  retries on connection errors and 5xx, clear messages for 401/403/422, paging for ``/filter``.
+* ``PrefectObjectsModule``: the loop every object kind shares. A kind subclasses it and fills in
+  ``load`` (read-only lookups), ``validate_item``, ``desired``, ``compare_view`` and the three
+  writes. The base class checks duplicates, validates ALL items before any write, plans
+  create/update/delete/unchanged by comparing desired with actual state, honours check mode,
+  builds the per-item ``diff`` (secrets masked) and the ``results`` list.
+"""
+
+import base64
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.prefect_compare import MASK, differs, mask_pair, mask_value
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.six.moves.urllib.parse import quote, urlencode
+from ansible.module_utils.urls import Request, open_url
+
+try:  # ansible-core >= 2.15: build the TLS context once, not per request (saves ~20 ms a call)
+    from ansible.module_utils.urls import make_context
+except ImportError:  # pragma: no cover
+    make_context = None
+
+COMMON_ARGUMENT_SPEC = dict(
+    api_url=dict(type="str", required=True),
+    api_auth_string=dict(type="str", no_log=True),
+    validate_certs=dict(type="bool", default=True),
+    timeout=dict(type="float", default=30.0),
+)
+
+READ_ONLY_POST_SUFFIXES = ("/filter", "/count", "/paginate")
+RETRY_STATUS = (500, 502, 503, 504)
+
+
+class PrefectAPIError(Exception):
+    def __init__(self, message, status=None, method=None, path=None, body=None):
+        super().__init__(message)
+        self.status = status
+        self.method = method
+        self.path = path
+        self.body = body
+
+
+def q(segment):
+    """Quote one path segment (names may contain spaces or slashes)."""
+    return quote(str(segment), safe="")
+
+
+class PrefectClient:
+    def __init__(
+        self, api_url, auth_string=None, validate_certs=True, timeout=30.0, retries=4, backoff=0.5
+    ):
+        self.api_url = api_url.rstrip("/")
+        self.validate_certs = validate_certs
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if auth_string:
+            token = base64.b64encode(auth_string.encode("utf-8")).decode("ascii")
+            self.headers["Authorization"] = "Basic " + token
+        self.calls = []  # (method, path) of every request, for debugging/tests
+        self._request = None
+        if make_context is not None:
+            context = make_context(validate_certs=validate_certs)
+            self._request = Request(
+                headers=self.headers,
+                timeout=timeout,
+                validate_certs=validate_certs,
+                follow_redirects="safe",
+                use_netrc=False,
+                context=context,
+            )
+
+    def _open(self, url, data, method):
+        if self._request is not None:
+            return self._request.open(method, url, data=data)
+        return open_url(
+            url,
+            data=data,
+            headers=self.headers,
+            method=method,
+            validate_certs=self.validate_certs,
+            timeout=self.timeout,
+            follow_redirects="safe",
+            use_netrc=False,
+        )
+
+    @staticmethod
+    def is_write(method, path):
+        method = method.upper()
+        if method == "GET":
+            return False
+        return not (method == "POST" and path.rstrip("/").endswith(READ_ONLY_POST_SUFFIXES))
+
+    def request(self, method, path, body=None, params=None, allow_404=False):
+        url = self.api_url + path
+        if params:
+            url += "?" + urlencode(params)
+        data = json.dumps(body) if body is not None else None
+        idempotent = not self.is_write(method, path) or method in ("PATCH", "PUT", "DELETE")
+        attempt = 0
+        while True:
+            attempt += 1
+            self.calls.append((method, path))
+            try:
+                resp = self._open(url, data, method)
+                raw = resp.read()
+                if not raw:
+                    return None
+                return json.loads(raw.decode("utf-8"))
+            except HTTPError as err:
+                status = err.code
+                try:
+                    detail = err.read().decode("utf-8", "replace")
+                except Exception:  # noqa: BLE001 - best effort
+                    detail = ""
+                if status == 404 and allow_404:
+                    return None
+                retry_ok = status in (502, 503, 504) or (status == 500 and idempotent)
+                if retry_ok and attempt <= self.retries:
+                    time.sleep(self.backoff * attempt)
+                    continue
+                raise PrefectAPIError(  # noqa: B904
+                    self._message(status, method, path, detail),
+                    status=status,
+                    method=method,
+                    path=path,
+                    body=detail,
+                )
+            except (TimeoutError, URLError, ConnectionError, OSError) as err:
+                if attempt <= self.retries:
+                    time.sleep(self.backoff * attempt)
+                    continue
+                reason = getattr(err, "reason", err)
+                raise PrefectAPIError(  # noqa: B904
+                    f"cannot reach the Prefect API at {self.api_url} ({method} {path}): {reason}",
+                    method=method,
+                    path=path,
+                )
+
+    def _message(self, status, method, path, detail):
+        if status == 401:
+            return (
+                f"Prefect API at {self.api_url} refused the credentials "
+                f"(HTTP 401 on {method} {path}): "
+                "check api_auth_string (user:password of PREFECT_SERVER_API_AUTH_STRING)"
+            )
+        if status == 403:
+            return f"Prefect API denied {method} {path} (HTTP 403): {detail[:500]}"
+        return f"Prefect API error HTTP {status} on {method} {path}: {detail[:2000]}"
+
+    def get(self, path, params=None, allow_404=False):
+        return self.request("GET", path, params=params, allow_404=allow_404)
+
+    def post(self, path, body=None, allow_404=False):
+        return self.request(
+            "POST", path, body=body if body is not None else {}, allow_404=allow_404
+        )
+
+    def patch(self, path, body):
+        return self.request("PATCH", path, body=body)
+
+    def delete(self, path, allow_404=True):
+        return self.request("DELETE", path, allow_404=allow_404)
+
+    def filter_all(self, path, body=None, page=200):
+        """POST ``path`` (a ``/filter`` endpoint) page by page and return every row."""
+        rows = []
+        offset = 0
+        while True:
+            payload = dict(body or {})
+            payload.update(limit=page, offset=offset)
+            batch = self.post(path, payload) or []
+            rows.extend(batch)
+            if len(batch) < page:
+                return rows
+            offset += page
+
+
+class ValidationErrors:
+    """Collects validation errors that name the item (index and name) and the field."""
+
+    def __init__(self, kind):
+        self.kind = kind
+        self.errors = []
+
+    def add(self, index, name, field, message):
+        where = f"{self.kind}[{index}]" if index is not None else self.kind
+        if name:
+            where += f" ({name})"
+        if field:
+            where += f": {field}"
+        self.errors.append(f"{where}: {message}")
+
+    def __bool__(self):
+        return bool(self.errors)
+
+    __nonzero__ = __bool__
+
+
+class Change:
+    """One planned action on one object."""
+
+    def __init__(
+        self, name, action, before=None, after=None, secret_paths=(), apply=None, extra=None
+    ):
+        self.name = name
+        self.action = action  # create | update | delete | unchanged
+        self.before = before
+        self.after = after
+        self.secret_paths = secret_paths
+        self.apply = apply
+        self.extra = extra or {}
+
+    @property
+    def changed(self):
+        return self.action != "unchanged"
+
+
+class PrefectObjectsModule:
+    """Base of the bulk object modules. Subclasses set ``kind`` and ``item_spec`` and the hooks."""
+
+    kind = None  # option name holding the list, e.g. "deployments"
+    item_spec = None  # suboptions of one item
+    extra_spec = {}  # further module options
+    supports_prune = False
+    parallel_writes = 1  # objects of this kind can be written concurrently when > 1
+
+    def __init__(self):
+        spec = dict(COMMON_ARGUMENT_SPEC)
+        spec[self.kind] = dict(type="list", elements="dict", required=True, options=self.item_spec)
+        spec.update(self.extra_spec)
+        self.module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+        p = self.module.params
+        self.client = PrefectClient(
+            p["api_url"], p["api_auth_string"], p["validate_certs"], p["timeout"]
+        )
+        self.items = p[self.kind] or []
+        self.errors = ValidationErrors(self.kind)
+
+    # ---- hooks -------------------------------------------------------------------------
+    def item_key(self, item):
+        return item["name"]
+
+    def item_label(self, item):
+        return str(
+            self.item_key(item)
+            if not isinstance(self.item_key(item), tuple)
+            else "/".join(self.item_key(item))
+        )
+
+    def load(self):
+        """Read-only lookups (server state needed for validation and planning)."""
+
+    def validate_item(self, index, item):
+        """Add errors to ``self.errors``; must not write."""
+
+    def plan_item(self, item):
+        """Return a Change for one declared item."""
+        raise NotImplementedError
+
+    def plan_prune(self, declared_keys):
+        """Return Changes (deletes) for undeclared objects when pruning is asked for."""
+        return []
+
+    def prepare_writes(self, changes):
+        """Hook run before the writes (e.g. create what parallel writes share)."""
+
+    def apply(self, changes):
+        """Run the writes: in list order, or ``parallel_writes`` at a time when independent."""
+        self.prepare_writes(changes)
+        workers = min(self.parallel_writes, len(changes))
+        if workers <= 1:
+            for change in changes:
+                change.apply()
+            return
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(change.apply) for change in changes]
+            errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]
+
+    def sanitized_items(self):
+        """Items as echoed in ``invocation`` (override to mask secret data)."""
+        return self.items
+
+    # ---- machinery ---------------------------------------------------------------------
+    def fail(self, msg, **kwargs):
+        self.module.fail_json(msg=msg, invocation=self.invocation(), **kwargs)
+
+    def invocation(self):
+        args = dict(self.module.params)
+        args[self.kind] = self.sanitized_items()
+        if args.get("api_auth_string"):
+            args["api_auth_string"] = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+        return {"module_args": args}
+
+    def check_duplicates(self):
+        seen = {}
+        for index, item in enumerate(self.items):
+            key = self.item_key(item)
+            if key in seen:
+                self.errors.add(
+                    index,
+                    self.item_label(item),
+                    "name",
+                    f"duplicate of {self.kind}[{seen[key]}]",
+                )
+            else:
+                seen[key] = index
+
+    def run(self):
+        try:
+            self.load()
+            self.check_duplicates()
+            for index, item in enumerate(self.items):
+                self.validate_item(index, item)
+            if self.errors:
+                self.fail(
+                    "validation failed, nothing was changed: " + "; ".join(self.errors.errors),
+                    validation_errors=self.errors.errors,
+                )
+            changes = [self.plan_item(item) for item in self.items]
+            if self.supports_prune:
+                declared = set(self.item_key(item) for item in self.items)
+                changes.extend(self.plan_prune(declared))
+            if not self.module.check_mode:
+                self.apply([c for c in changes if c.changed and c.apply is not None])
+        except PrefectAPIError as err:
+            self.fail(str(err), status=err.status)
+        results = []
+        diffs = []
+        for change in changes:
+            row = {"name": change.name, "action": change.action}
+            row.update(change.extra)
+            results.append(row)
+            if change.changed and self.module._diff:
+                before, after = mask_pair(change.before, change.after, change.secret_paths)
+                diffs.append(
+                    {
+                        "before_header": f"{self.kind} {change.name} ({change.action})",
+                        "after_header": f"{self.kind} {change.name} ({change.action})",
+                        "before": before if before is not None else {},
+                        "after": after if after is not None else {},
+                    }
+                )
+        changed = any(c.changed for c in changes)
+        summary = {}
+        for change in changes:
+            summary[change.action] = summary.get(change.action, 0) + 1
+        self.module.exit_json(
+            changed=changed,
+            results=results,
+            diff=diffs,
+            summary=summary,
+            invocation=self.invocation(),
+        )
+
+
+__all__ = [
+    "COMMON_ARGUMENT_SPEC",
+    "Change",
+    "MASK",
+    "PrefectAPIError",
+    "PrefectClient",
+    "PrefectObjectsModule",
+    "ValidationErrors",
+    "differs",
+    "mask_value",
+    "q",
+]

@@ -1,0 +1,170 @@
+"""Session fixtures: a REAL Prefect server (Postgres-backed) and a runner for our modules.
+
+The modules run for real through ``ansible-playbook`` against localhost, pointed at the server
+through a recording loopback proxy, so each test can assert exactly which write calls a run made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from prefect_server_fixture import PrefectTestServer  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = REPO / ".venv" / "bin"
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    with PrefectTestServer() as server:
+        yield server
+
+
+@dataclass
+class RunResult:
+    rc: int
+    stdout: str
+    stderr: str
+    result: dict = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.result.get("changed"))
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.result.get("failed")) or self.rc != 0
+
+    @property
+    def msg(self) -> str:
+        return str(self.result.get("msg", ""))
+
+    def actions(self) -> dict[str, str]:
+        return {r["name"]: r["action"] for r in self.result.get("results", [])}
+
+
+def ansible_env(extra: dict | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_LIBRARY=str(REPO / "library"),
+        ANSIBLE_MODULE_UTILS=str(REPO / "module_utils"),
+        ANSIBLE_ROLES_PATH=str(REPO / "roles"),
+        ANSIBLE_LOCALHOST_WARNING="false",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_RETRY_FILES_ENABLED="false",
+        ANSIBLE_PYTHON_INTERPRETER=str(VENV_BIN / "python"),
+    )
+    env.update(extra or {})
+    return env
+
+
+class ModuleRunner:
+    """Runs one of our modules in a one-task playbook and returns its parsed result."""
+
+    def __init__(self, server: PrefectTestServer, workdir: Path):
+        self.server = server
+        self.workdir = workdir
+        self.count = 0
+
+    def common(self, auth: str | None = None) -> dict:
+        return {
+            "api_url": self.server.api_url,
+            "api_auth_string": auth if auth is not None else self.server.auth_string,
+        }
+
+    def run(self, module: str, args: dict, check=False, diff=False, verbose=0, auth=None,
+            json_output=True) -> RunResult:  # fmt: skip
+        self.count += 1
+        task_args = {**self.common(auth), **args}
+        play = [
+            {
+                "hosts": "localhost",
+                "gather_facts": False,
+                "connection": "local",
+                "tasks": [{"name": f"run {module}", module: task_args}],
+            }
+        ]
+        path = self.workdir / f"play{self.count}.yml"
+        path.write_text(json.dumps(play, indent=1))
+        cmd = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(path)]
+        if check:
+            cmd.append("--check")
+        if diff:
+            cmd.append("--diff")
+        if verbose:
+            cmd.append("-" + "v" * verbose)
+        env = ansible_env(
+            {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"} if json_output else None
+        )
+        proc = subprocess.run(  # noqa: S603
+            cmd, capture_output=True, text=True, env=env, cwd=self.workdir, timeout=300
+        )
+        result: dict = {}
+        if json_output:
+            try:
+                doc = json.loads(proc.stdout[proc.stdout.index("{") :])
+                result = doc["plays"][0]["tasks"][0]["hosts"]["localhost"]
+            except (ValueError, KeyError, IndexError) as err:
+                raise AssertionError(f"no JSON result: {err}\n{proc.stdout}\n{proc.stderr}")  # noqa: B904
+        return RunResult(proc.returncode, proc.stdout, proc.stderr, result)
+
+
+@pytest.fixture
+def runner(prefect_server, tmp_path) -> ModuleRunner:
+    return ModuleRunner(prefect_server, tmp_path)
+
+
+@pytest.fixture
+def writes(prefect_server):
+    """Call to get the write requests recorded since the start of the test (or last reset)."""
+    prefect_server.proxy.reset()
+    return prefect_server.proxy.writes
+
+
+FLOW_FILES = {
+    "flows/load_data.py": """
+        from prefect import flow
+
+
+        @flow(name="load-data", log_prints=True)
+        def load_data(rows: int = 100, source: str = "local"):
+            return rows
+    """,
+    "flows/train_model.py": """
+        import prefect
+
+
+        @prefect.flow(name="train-model")
+        def train_model(epochs: int = 1, **kwargs):
+            return epochs
+    """,
+    "flows/plain.py": """
+        from prefect import flow
+
+
+        @flow
+        def send_requests_now(count: int = 3):
+            return count
+    """,
+}
+
+
+@pytest.fixture(scope="session")
+def project_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    for rel, text in FLOW_FILES.items():
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(textwrap.dedent(text).lstrip())
+    return root

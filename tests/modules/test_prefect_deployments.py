@@ -1,0 +1,181 @@
+"""prefect_deployments against a real Prefect server: ladder, schedules, prune, validation."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from ladder import run_ladder
+
+POOL = "t-deploy-pool"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pool(prefect_server):
+    prefect_server.api("POST", "/work_pools/", {"name": POOL, "type": "process"})
+
+
+def deps(project_dir, cron="0 0 1 * *", rows=100, tags=("ml",)):
+    return {
+        "project_dir": str(project_dir),
+        "declared_work_pools": [POOL],
+        "deployments": [
+            {
+                "name": "load-data/t-main",
+                "entrypoint": "flows/load_data.py:load_data",
+                "parameters": {"rows": rows},
+                "schedules": [{"cron": cron, "timezone": "UTC", "active": True}],
+                "work_pool": {"name": POOL, "job_variables": {"env": {"A": "1"}}},
+                "tags": list(tags),
+                "description": "load",
+            },
+            {
+                "name": "t-main",
+                "entrypoint": "flows/train_model.py:train_model",
+                "schedules": [{"cron": "0 0 1 * *", "timezone": "Europe/Paris"}],
+                "work_pool": {"name": POOL, "work_queue_name": "training"},
+                "concurrency_limit": 1,
+            },
+        ],
+    }
+
+
+def read(server, flow, name):
+    return server.api("GET", f"/deployments/name/{flow}/{name}")
+
+
+def test_ladder(runner, writes, prefect_server, project_dir):
+    first = deps(project_dir)
+    second = deps(project_dir, cron="30 6 * * MON", rows=7)
+    steps = run_ladder(runner, writes, "prefect_deployments", first, second)
+    dep = read(prefect_server, "load-data", "t-main")
+    assert dep["parameters"] == {"rows": 7}
+    assert [s["schedule"]["cron"] for s in dep["schedules"]] == ["30 6 * * MON"]  # no duplicate
+    assert dep["entrypoint"] == "flows/load_data.py:load_data"
+    assert dep["pull_steps"] == [{"prefect.deployments.steps.set_working_directory": {
+        "directory": str(project_dir)}}]  # fmt: skip
+    assert dep["work_pool_name"] == POOL and dep["job_variables"] == {"env": {"A": "1"}}
+    assert dep["parameter_openapi_schema"]["properties"]["rows"]["type"] == "integer"
+    # flow name from @prefect.flow(name="train-model") when the name has no flow part
+    train = read(prefect_server, "train-model", "t-main")
+    assert train["work_queue_name"] == "training"
+    assert train["schedules"][0]["schedule"]["timezone"] == "Europe/Paris"
+    assert train["global_concurrency_limit"]["limit"] == 1
+    assert steps[5].actions() == {"load-data/t-main": "updated", "train-model/t-main": "unchanged"}
+    changed = steps[5].result["results"][0]["changed_fields"]
+    assert set(changed) == {"parameters", "schedules"}
+
+
+def test_schedule_toggle_and_absent(runner, writes, prefect_server, project_dir):
+    args = deps(project_dir)
+    args["deployments"] = args["deployments"][:1]
+    args["deployments"][0]["name"] = "load-data/t-toggle"
+    assert runner.run("prefect_deployments", args).changed
+    args["deployments"][0]["schedules"][0]["active"] = False
+    assert runner.run("prefect_deployments", args).changed
+    dep = read(prefect_server, "load-data", "t-toggle")
+    assert [s["active"] for s in dep["schedules"]] == [False]
+    assert not runner.run("prefect_deployments", args).changed
+    args["deployments"][0]["state"] = "absent"
+    assert runner.run("prefect_deployments", args).actions() == {"load-data/t-toggle": "deleted"}
+    assert read(prefect_server, "load-data", "t-toggle") is None
+    before = len(writes())
+    assert not runner.run("prefect_deployments", args).changed
+    assert writes()[before:] == []
+
+
+def test_prune_only_managed(runner, prefect_server, project_dir):
+    label = "managed-by=prune-test"
+    args = deps(project_dir)
+    args["managed_label"] = label
+    for item in args["deployments"]:
+        item["name"] = item["name"].replace("t-main", "t-prune")
+    assert runner.run("prefect_deployments", args).changed
+    # a deployment made by other means (no label) must survive pruning
+    flow = prefect_server.api("POST", "/flows/", {"name": "load-data"})
+    prefect_server.api("POST", "/deployments/", {"name": "t-foreign", "flow_id": flow["id"]})
+    keep = copy.deepcopy(args)
+    keep["deployments"] = keep["deployments"][:1]
+    keep["prune"] = False
+    assert not runner.run("prefect_deployments", keep).changed  # prune is opt-in
+    keep["prune"] = True
+    check = runner.run("prefect_deployments", keep, check=True, diff=True)
+    assert check.changed and check.actions() == {
+        "load-data/t-prune": "unchanged", "train-model/t-prune": "deleted"}  # fmt: skip
+    assert read(prefect_server, "train-model", "t-prune") is not None
+    assert runner.run("prefect_deployments", keep).changed
+    assert read(prefect_server, "train-model", "t-prune") is None
+    assert read(prefect_server, "load-data", "t-foreign") is not None
+    assert read(prefect_server, "load-data", "t-main") is not None  # other label: untouched
+
+
+def invalid(runner, writes, project_dir, **changes) -> str:
+    args = deps(project_dir)
+    item = args["deployments"][0]
+    item["name"] = "load-data/t-invalid"
+    for key, value in changes.items():
+        if key == "extra":
+            args["deployments"].append(value)
+        else:
+            item[key] = value
+    before = len(writes())
+    res = runner.run("prefect_deployments", args)
+    assert res.failed, res.result
+    assert writes()[before:] == [], "validation must fail before any write"
+    return res.msg
+
+
+ITEM = "deployments[0] (load-data/t-invalid): "
+
+
+def test_bad_cron(runner, writes, project_dir, prefect_server):
+    msg = invalid(runner, writes, project_dir, schedules=[{"cron": "61 0 1 * *"}])
+    assert ITEM + "schedules[0].cron: '61 0 1 * *': minute: 61 is out of range" in msg
+    assert read(prefect_server, "load-data", "t-invalid") is None
+
+
+def test_bad_timezone_and_schedule_kind(runner, writes, project_dir):
+    msg = invalid(runner, writes, project_dir,
+                  schedules=[{"cron": "0 0 * * *", "timezone": "Mars/Olympus"},
+                             {"interval": 60}])  # fmt: skip
+    assert ITEM + "schedules[0].timezone: unknown timezone 'Mars/Olympus'" in msg
+    assert ITEM + "schedules[1].interval: unsupported" in msg
+
+
+def test_missing_file(runner, writes, project_dir):
+    msg = invalid(runner, writes, project_dir, entrypoint="flows/nope.py:load_data")
+    assert ITEM + "entrypoint: file flows/nope.py does not exist" in msg
+
+
+def test_missing_function(runner, writes, project_dir):
+    msg = invalid(runner, writes, project_dir, entrypoint="flows/load_data.py:load")
+    assert ITEM + "entrypoint: flows/load_data.py has no top-level function 'load'" in msg
+    assert "load_data" in msg
+
+
+def test_undeclared_pool(runner, writes, project_dir):
+    msg = invalid(runner, writes, project_dir, work_pool={"name": "ghost-pool"})
+    assert ITEM + "work_pool.name: work pool 'ghost-pool' is neither declared" in msg
+
+
+def test_duplicate_name(runner, writes, project_dir):
+    msg = invalid(runner, writes, project_dir, extra={
+        "name": "t-invalid", "flow_name": "load-data",
+        "entrypoint": "flows/load_data.py:load_data", "work_pool": {"name": POOL}})  # fmt: skip
+    assert "deployments[2] (load-data/t-invalid): name: duplicate of deployments[0]" in msg
+
+
+def test_unknown_parameter_and_flow_name_mismatch(runner, writes, project_dir):
+    msg = invalid(runner, writes, project_dir, parameters={"rowz": 1}, flow_name="other")
+    assert "entrypoint: flow_name 'other' differs from the @flow(name='load-data')" in msg
+    msg = invalid(runner, writes, project_dir, parameters={"rowz": 1})
+    assert ITEM + "parameters.rowz: the flow function takes no parameter 'rowz'" in msg
+
+
+def test_default_flow_name_from_function(runner, prefect_server, project_dir):
+    args = {"project_dir": str(project_dir), "declared_work_pools": [POOL], "deployments": [
+        {"name": "t-plain", "entrypoint": "flows/plain.py:send_requests_now",
+         "work_pool": {"name": POOL}}]}  # fmt: skip
+    res = runner.run("prefect_deployments", args)
+    assert res.actions() == {"send-requests-now/t-plain": "created"}
+    assert read(prefect_server, "send-requests-now", "t-plain") is not None
