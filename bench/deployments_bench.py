@@ -9,7 +9,7 @@ Starts one throwaway Prefect server (Postgres-backed, same code as the tests), t
 
 Prints the three times and the ratio. Not a timed test: run it by hand::
 
-    .venv/bin/python bench/deployments_bench.py [--count 50]
+    .venv/bin/python bench/deployments_bench.py [--count 50] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,14 +32,14 @@ from prefect_server_fixture import PrefectTestServer  # noqa: E402
 
 VENV_BIN = REPO / ".venv" / "bin"
 POOL = "bench-pool"
-FLOW_FILE = '''
+FLOW_FILE = """
 from prefect import flow
 
 
 @flow(name="bench-flow")
 def bench_flow(index: int = 0, label: str = "bench"):
     return index
-'''
+"""
 
 
 def deployment(prefix: str, i: int) -> dict:
@@ -53,13 +54,15 @@ def deployment(prefix: str, i: int) -> dict:
     }
 
 
-def ansible_run(server: PrefectTestServer, project: Path, deployments: list) -> tuple[float, str]:
+def ansible_run(
+    server: PrefectTestServer, project: Path, deployments: list, parallel: int = 4
+) -> tuple[float, str]:
     play = [{
         "hosts": "localhost", "gather_facts": False, "connection": "local",
         "tasks": [{"name": "deployments", "prefect_deployments": {
             "api_url": server.api_url, "api_auth_string": server.auth_string,
             "project_dir": str(project), "declared_work_pools": [POOL],
-            "deployments": deployments,
+            "deployments": deployments, "parallel_writes": parallel,
         }}],
     }]  # fmt: skip
     path = project / "bench_play.yml"
@@ -113,29 +116,45 @@ def cli_run(server: PrefectTestServer, project: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=50)
+    parser.add_argument("--parallel", type=int, default=4, help="parallel_writes of the module")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat with fresh names; report the medians"
+    )
     args = parser.parse_args()
+    times: dict[str, list[float]] = {"ansible": [], "cli": [], "noop": [], "ratio": []}
     with PrefectTestServer(proxy=False) as server, tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp)
         (project / "flows").mkdir()
         (project / "flows" / "bench_flow.py").write_text(textwrap.dedent(FLOW_FILE).lstrip())
         server.api("POST", "/work_pools/", {"name": POOL, "type": "process"})
-        ours = [deployment("ansible", i) for i in range(args.count)]
-        theirs = [deployment("cli", i) for i in range(args.count)]
-        (project / "prefect.yaml").write_text(prefect_yaml(project, theirs))
+        for r in range(args.rounds):
+            ours = [deployment(f"ansible-r{r}", i) for i in range(args.count)]
+            theirs = [deployment(f"cli-r{r}", i) for i in range(args.count)]
+            (project / "prefect.yaml").write_text(prefect_yaml(project, theirs))
 
-        t_ansible, recap1 = ansible_run(server, project, ours)
-        t_cli = cli_run(server, project)
-        t_noop, recap2 = ansible_run(server, project, ours)
+            t_ansible, recap1 = ansible_run(server, project, ours, args.parallel)
+            t_cli = cli_run(server, project)
+            t_noop, recap2 = ansible_run(server, project, ours, args.parallel)
+            if "changed=1" not in recap1 or "changed=0" not in recap2:
+                raise SystemExit(f"unexpected recap: {recap1} / {recap2}")
+            times["ansible"].append(t_ansible)
+            times["cli"].append(t_cli)
+            times["noop"].append(t_noop)
+            times["ratio"].append(t_cli / t_ansible)
+            print(f"round {r + 1}: ansible {t_ansible:6.2f} s  prefect deploy {t_cli:6.2f} s  "
+                  f"ratio {t_cli / t_ansible:4.1f}x  no-op re-run {t_noop:5.2f} s")  # fmt: skip
 
         total = server.api("POST", "/deployments/count", {})
-        print(f"deployments on the server: {total} (expected {2 * args.count})")
-        print(f"ansible-playbook prefect_deployments, {args.count} created: {t_ansible:7.2f} s"
-              f"   [{recap1}]")  # fmt: skip
-        print(f"prefect deploy --all, {args.count} created:                {t_cli:7.2f} s")
-        print(f"ratio prefect deploy / ansible:                        {t_cli / t_ansible:7.1f}x")
-        print(f"ansible-playbook no-op re-run:                         {t_noop:7.2f} s"
-              f"   [{recap2}]")  # fmt: skip
-        if total != 2 * args.count:
+        expected = 2 * args.count * args.rounds
+        print(f"deployments on the server: {total} (expected {expected})")
+        med = {k: statistics.median(v) for k, v in times.items()}
+        label = f"median of {args.rounds} rounds" if args.rounds > 1 else "one round"
+        print(f"== {args.count} deployments, {label} ==")
+        print(f"ansible-playbook prefect_deployments (all created): {med['ansible']:7.2f} s")
+        print(f"prefect deploy --all (all created):                 {med['cli']:7.2f} s")
+        print(f"ratio prefect deploy / ansible:                     {med['ratio']:7.1f}x")
+        print(f"ansible-playbook no-op re-run (changed=0):          {med['noop']:7.2f} s")
+        if total != expected:
             raise SystemExit("unexpected number of deployments")
 
 

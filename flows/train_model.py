@@ -348,6 +348,7 @@ def train_model(
         "train_rows": len(x_train),
         "test_rows": len(x_test),
         "seconds": seconds,
+        "search_seconds": sum(trial["seconds"] for trial in trials),
     }
 
 

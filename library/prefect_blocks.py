@@ -10,7 +10,7 @@ short_description: Manage Prefect 3 block documents (bulk, idempotent, check and
 description:
   - Creates, updates and deletes Prefect block documents from a list, comparing each declared
     block with the server's copy (read with secrets) and writing only what differs.
-  - All items are validated before anything is written: unknown block type (the message lists
+  - All items are validated before anything is written - unknown block type (the message lists
     the types the server has), bad block name, fields the block schema does not know, missing
     required fields, references to blocks that neither exist nor are declared, duplicates.
   - Secret values (the block schema's C(secret_fields), every C(secret) block, any
@@ -83,6 +83,11 @@ attributes:
     description: A second run with the same input reports C(changed=false) and makes no write call.
 notes:
   - Bulk module, one call handles the whole list.
+  - O(blocks[].data) is not declared C(no_log) on purpose - Ansible would then blank every
+    scalar of every block (bucket names, paths) anywhere in the output and the diff would be
+    useless. Instead the module masks the secret values itself in the diff and in the echoed
+    invocation, and registers them with Ansible's no_log filter so that no message (an API error
+    included) can print them.
 """
 
 EXAMPLES = r"""

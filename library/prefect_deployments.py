@@ -44,6 +44,12 @@ options:
         flow runs start in it.
     type: path
     required: true
+  code_dir:
+    description:
+      - Directory on the managed host where the entrypoints are parsed for validation, when it
+        is not O(project_dir) - for example the checkout the code is synced from, so that a
+        C(--check) run before the sync validates the code that is about to be shipped.
+    type: path
   declared_work_pools:
     description:
       - Names of the work pools declared alongside (for example by M(prefect_work_pools) in the
@@ -289,6 +295,7 @@ class DeploymentsModule(PrefectObjectsModule):
     supports_prune = True
     extra_spec = dict(
         project_dir=dict(type="path", required=True),
+        code_dir=dict(type="path"),
         declared_work_pools=dict(type="list", elements="str", default=[]),
         prune=dict(type="bool", default=False),
         managed_label=dict(type="str", default="managed-by=prefect-stack"),
@@ -299,6 +306,7 @@ class DeploymentsModule(PrefectObjectsModule):
         super().__init__()
         p = self.module.params
         self.project_dir = p["project_dir"]
+        self.code_dir = p["code_dir"] or p["project_dir"]
         self.parallel_writes = max(1, p["parallel_writes"])
         key, _, value = p["managed_label"].partition("=")
         self.label = (key, value or "true")
@@ -321,11 +329,20 @@ class DeploymentsModule(PrefectObjectsModule):
         for index, item in enumerate(self.items):
             if item["state"] == "present" and item["entrypoint"]:
                 self.inspect_code(index, item)
-        self.flows = dict((f["name"], f["id"]) for f in self.client.filter_all("/flows/filter"))
-        flow_names = dict((v, k) for k, v in self.flows.items())
+        # read only the declared flows and deployments (all of them when pruning)
+        names = sorted(set(i["flow_name"] for i in self.items if i["flow_name"]))
+        dep_names = sorted(set(i["name"] for i in self.items if i["name"]))
+        prune = self.module.params["prune"]
+        flow_filter, dep_filter = {}, {}
+        if not prune:
+            flow_filter = {"flows": {"name": {"any_": names}}}
+            dep_filter = dict(flow_filter, deployments={"name": {"any_": dep_names}})
+        flows = self.client.filter_all("/flows/filter", flow_filter) if names or prune else []
+        self.flows = {f["name"]: f["id"] for f in flows}
+        flow_names = {v: k for k, v in self.flows.items()}
         self.existing = {}
-        self.unmanaged = {}
-        for dep in self.client.filter_all("/deployments/filter"):
+        deps = self.client.filter_all("/deployments/filter", dep_filter) if flows else []
+        for dep in deps:
             key = (flow_names.get(dep["flow_id"], "?"), dep["name"])
             self.existing[key] = dep
         pools = set(p for p in self.module.params["declared_work_pools"])
@@ -342,11 +359,11 @@ class DeploymentsModule(PrefectObjectsModule):
         if not sep or not path_part.endswith(".py") or not func:
             self.code[index] = ("error", "must look like path/to/file.py:function")
             return
-        path = os.path.join(self.project_dir, path_part)
+        path = os.path.join(self.code_dir, path_part)
         if not os.path.isfile(path):
             self.code[index] = (
                 "error",
-                f"file {path_part} does not exist (project_dir {self.project_dir})",
+                f"file {path_part} does not exist (in {self.code_dir})",
             )
             return
         node, names, error = flow_function(path, func)
@@ -588,7 +605,7 @@ class DeploymentsModule(PrefectObjectsModule):
             "updated",
             before=actual,
             after=desired,
-            apply=lambda: self.upsert(desired, extra),
+            apply=lambda: self.upsert(desired, extra, actual),
             extra=extra,
         )
 
@@ -624,7 +641,7 @@ class DeploymentsModule(PrefectObjectsModule):
             self.flows[name] = self.client.post("/flows/", {"name": name})["id"]
         return self.flows[name]
 
-    def upsert(self, desired, extra):
+    def upsert(self, desired, extra, actual=None):
         """POST /deployments/ creates or replaces (same flow + name) - like prefect deploy."""
         body = {
             "name": desired["name"],
@@ -657,6 +674,10 @@ class DeploymentsModule(PrefectObjectsModule):
             "paused": desired["paused"],
             "labels": {self.label[0]: self.label[1]},
         }
+        if body["concurrency_limit"] is None and (actual or {}).get("concurrency_limit") is None:
+            # nothing to clear: sparing the server its concurrency-limit bookkeeping halves
+            # the cost of a deployment write
+            del body["concurrency_limit"]
         extra["id"] = self.client.post("/deployments/", body)["id"]
 
 

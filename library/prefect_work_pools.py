@@ -52,17 +52,19 @@ options:
         description: Description; left as it is on the server when not given.
         type: str
       concurrency_limit:
-        description: Maximum concurrent flow runs of the pool; omitted or null means no limit.
+        description:
+          - Maximum concurrent flow runs of the pool; C(-1) removes the limit.
+          - Left as it is on the server when not given (so that a role that only ensures the pool
+            exists does not undo a limit set elsewhere).
         type: int
       paused:
-        description: Whether the pool is paused.
+        description: Whether the pool is paused; left as it is on the server when not given.
         type: bool
-        default: false
       job_variables:
         description:
-          - Defaults for the base job template's variables, for example C({env: {TZ: UTC},
+          - "Defaults for the base job template's variables, for example C({env: {TZ: UTC},
             working_dir: /opt/prefect-agent/project}). Every key must be a variable of the
-            template. Variables you stop declaring keep their last default.
+            template. Variables you stop declaring keep their last default."
         type: dict
       base_job_template:
         description:
@@ -125,12 +127,19 @@ import copy  # noqa: E402
 
 from ansible.module_utils.prefect_api import Change, PrefectAPIError, PrefectObjectsModule, q  # noqa: E402
 
+# (option, API field) managed only when the option is given
+OPTIONAL_FIELDS = (
+    ("description", "description"),
+    ("concurrency_limit", "concurrency_limit"),
+    ("paused", "is_paused"),
+)
+
 ITEM_SPEC = dict(
     name=dict(type="str", required=True),
     type=dict(type="str", default="process"),
     description=dict(type="str"),
     concurrency_limit=dict(type="int"),
-    paused=dict(type="bool", default=False),
+    paused=dict(type="bool"),
     job_variables=dict(type="dict"),
     base_job_template=dict(type="dict"),
     state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -203,8 +212,10 @@ class WorkPoolsModule(PrefectObjectsModule):
                     item["type"], ", ".join(sorted(self.defaults))
                 ),
             )
-        if item["concurrency_limit"] is not None and item["concurrency_limit"] < 0:
-            self.errors.add(index, name, "concurrency_limit", "must be 0 or more")
+        if item["concurrency_limit"] is not None and item["concurrency_limit"] < -1:
+            self.errors.add(
+                index, name, "concurrency_limit", "must be 0 or more (or -1 for no limit)"
+            )
         template = item["base_job_template"]
         if template is not None and not isinstance(template.get("variables"), dict):
             self.errors.add(
@@ -239,12 +250,12 @@ class WorkPoolsModule(PrefectObjectsModule):
         out = {
             "name": pool["name"],
             "type": pool["type"],
-            "concurrency_limit": pool.get("concurrency_limit"),
-            "paused": pool.get("is_paused", False),
             "base_job_template": pool.get("base_job_template") or {},
         }
-        if item["description"] is not None:
-            out["description"] = pool.get("description")
+        # optional fields are compared only when declared
+        for key, api_key in OPTIONAL_FIELDS:
+            if item[key] is not None:
+                out[key] = pool.get(api_key)
         return out
 
     def plan_item(self, item):
@@ -265,12 +276,13 @@ class WorkPoolsModule(PrefectObjectsModule):
         desired = {
             "name": name,
             "type": item["type"],
-            "concurrency_limit": item["concurrency_limit"],
-            "paused": item["paused"],
             "base_job_template": self.desired_template(item),
         }
-        if item["description"] is not None:
-            desired["description"] = item["description"]
+        for key, _api_key in OPTIONAL_FIELDS:
+            if item[key] is not None:
+                desired[key] = item[key]
+        if desired.get("concurrency_limit") == -1:
+            desired["concurrency_limit"] = None  # -1: no limit
         if not pool:
             return Change(
                 name,
@@ -297,21 +309,15 @@ class WorkPoolsModule(PrefectObjectsModule):
             "name": desired["name"],
             "type": desired["type"],
             "base_job_template": desired["base_job_template"],
-            "is_paused": desired["paused"],
-            "concurrency_limit": desired["concurrency_limit"],
         }
-        if "description" in desired:
-            body["description"] = desired["description"]
+        for key, api_key in OPTIONAL_FIELDS:
+            if key in desired:
+                body[api_key] = desired[key]
         extra["id"] = self.client.post("/work_pools/", body)["id"]
 
     def update(self, desired, actual):
         body = {}
-        for key, api_key in (
-            ("description", "description"),
-            ("paused", "is_paused"),
-            ("concurrency_limit", "concurrency_limit"),
-            ("base_job_template", "base_job_template"),
-        ):
+        for key, api_key in (*OPTIONAL_FIELDS, ("base_job_template", "base_job_template")):
             if key in desired and desired[key] != actual.get(key):
                 body[api_key] = desired[key]
         self.client.patch("/work_pools/{}".format(q(desired["name"])), body)

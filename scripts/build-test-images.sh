@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Provides the container images `molecule test` needs on this controller's Docker engine:
 #   - the instance image (a Debian 13 "VM" with systemd), tagged $INSTANCE_IMAGE;
-#   - the images the stack itself runs (Postgres, Prefect server), under the exact references in
-#     group_vars, saved as archives that molecule side-loads into the instance's own Docker.
+#   - the images the stack itself runs (Postgres, Prefect server, MLflow server), under the exact
+#     references in group_vars, saved as archives that molecule side-loads into the instance's own
+#     Docker.
 # Where a registry answers, the official images are pulled. Where none does (air-gapped CI),
 # stand-ins with the same contract are built from Debian's packages and PyPI (scripts/test-images).
 set -euo pipefail
@@ -17,11 +18,11 @@ export DOCKER_BUILDKIT=0
 log() { printf '[build-test-images] %s\n' "$*" >&2; }
 
 # The references the roles use, read from group_vars so the two cannot drift apart.
-read -r PREFECT_VERSION SERVER_IMAGE POSTGRES_IMAGE < <(
+read -r PREFECT_VERSION SERVER_IMAGE POSTGRES_IMAGE MLFLOW_VERSION MLFLOW_IMAGE < <(
   cd "$root" && ANSIBLE_LOAD_CALLBACK_PLUGINS=true ANSIBLE_STDOUT_CALLBACK=ansible.posix.json \
     "$root/.venv/bin/ansible-playbook" "$here/image-references.yml" \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["plays"][0]["tasks"][0]["hosts"]["localhost"]["msg"])')
-[ -n "$POSTGRES_IMAGE" ] || { log "could not read the image references from group_vars" >&2; exit 1; }
+[ -n "$MLFLOW_IMAGE" ] || { log "could not read the image references from group_vars" >&2; exit 1; }
 
 try_pull() { timeout 60 docker pull -q "$1" >/dev/null 2>&1; }
 
@@ -87,9 +88,14 @@ else
     --build-arg "PREFECT_VERSION=$PREFECT_VERSION" --build-arg "PIP_INDEX_URL=${PIP_INDEX_URL:-}"
 fi
 
+# The MLflow server image is built by the mlflow_server role (the official image plus psycopg2):
+# no registry has it under this reference, so the stand-in is always built here.
+build "$MLFLOW_IMAGE" mlflow.Dockerfile "$base" \
+  --build-arg "MLFLOW_VERSION=$MLFLOW_VERSION" --build-arg "PIP_INDEX_URL=${PIP_INDEX_URL:-}"
+
 # Archives for side-loading, re-saved only when the image changed.
 mkdir -p "$archives"
-for image in "$POSTGRES_IMAGE" "$SERVER_IMAGE"; do
+for image in "$POSTGRES_IMAGE" "$SERVER_IMAGE" "$MLFLOW_IMAGE"; do
   file="$archives/$(echo "$image" | tr '/:' '__').tar"
   id=$(docker image inspect -f '{{ .Id }}' "$image")
   if [ -f "$file" ] && [ "$(cat "$file.id" 2>/dev/null)" = "$id" ]; then

@@ -179,3 +179,37 @@ def test_default_flow_name_from_function(runner, prefect_server, project_dir):
     res = runner.run("prefect_deployments", args)
     assert res.actions() == {"send-requests-now/t-plain": "created"}
     assert read(prefect_server, "send-requests-now", "t-plain") is not None
+
+
+def test_concurrency_limit_set_and_cleared(runner, prefect_server, project_dir):
+    args = deps(project_dir)
+    args["deployments"] = args["deployments"][:1]
+    args["deployments"][0]["name"] = "load-data/t-limit"
+    args["deployments"][0]["concurrency_limit"] = 2
+    assert runner.run("prefect_deployments", args).changed
+    dep = read(prefect_server, "load-data", "t-limit")
+    assert dep["global_concurrency_limit"]["limit"] == 2
+    del args["deployments"][0]["concurrency_limit"]
+    res = runner.run("prefect_deployments", args)
+    assert res.result["results"][0]["changed_fields"] == ["concurrency_limit"]
+    assert read(prefect_server, "load-data", "t-limit")["global_concurrency_limit"] is None
+    assert not runner.run("prefect_deployments", args).changed
+
+
+def test_code_dir_validates_code_not_yet_shipped(runner, writes, project_dir):
+    """--check before the flows are synced: parse the code where it comes from."""
+    args = deps(project_dir)
+    args["project_dir"] = "/nonexistent/project"
+    before = len(writes())
+    res = runner.run("prefect_deployments", args, check=True)
+    assert res.failed and "entrypoint: file flows/load_data.py does not exist" in res.msg
+    args["code_dir"] = str(project_dir)
+    args["deployments"][0]["name"] = "load-data/t-code-dir"
+    res = runner.run("prefect_deployments", args, check=True, diff=True)
+    assert not res.failed, res.msg
+    assert res.actions()["load-data/t-code-dir"] == "created"
+    after = res.result["diff"][0]["after"]
+    assert after["pull_steps"][0][
+        "prefect.deployments.steps.set_working_directory"
+    ]["directory"] == "/nonexistent/project"  # fmt: skip
+    assert writes()[before:] == []
