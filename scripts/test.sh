@@ -22,6 +22,7 @@ yamllint --strict .
 ansible-lint --profile production
 ruff check .
 ruff format --check .
+python scripts/role_readmes.py --check
 
 step "pytest"
 pytest

@@ -76,6 +76,16 @@ def ping(s: Settings) -> bool:
         return False
 
 
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Supervisor:
     def __init__(self, s: Settings) -> None:
         self.s = s
@@ -97,18 +107,24 @@ class Supervisor:
             time.sleep(min(0.5, deadline - time.monotonic()))
 
     def stop_child(self) -> None:
+        """Stop the scoring server's whole process group (mlflow execs uvicorn in a child) and
+        wait until it is gone, so that the port is free and the next /ping is the new server's."""
         if self.child is None:
             return
-        if self.child.poll() is None:
-            log.info("Stopping the scoring server (pid %s)", self.child.pid)
+        pgid = self.child.pid
+        log.info("Stopping the scoring server (process group %s)", pgid)
+        for sig, grace in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
             try:
-                os.killpg(self.child.pid, signal.SIGTERM)
-                self.child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.child.pid, signal.SIGKILL)
-                self.child.wait()
+                os.killpg(pgid, sig)
             except ProcessLookupError:
-                pass
+                break
+            deadline = time.monotonic() + grace
+            while group_alive(pgid) and time.monotonic() < deadline:
+                self.child.poll()
+                time.sleep(0.2)
+            if not group_alive(pgid):
+                break
+        self.child.wait()
         self.child = None
         self.served = None
         self.s.state_file.unlink(missing_ok=True)
@@ -141,7 +157,7 @@ class Supervisor:
         while not self.stopping and time.monotonic() < deadline:
             if self.child.poll() is not None:
                 log.error("The scoring server exited with %s while starting", self.child.returncode)
-                self.child = None
+                self.stop_child()
                 return False
             if ping(s):
                 self.served = version
@@ -159,9 +175,7 @@ class Supervisor:
     def step(self) -> None:
         if self.child is not None and self.child.poll() is not None:
             log.error("The scoring server exited with %s; starting it again", self.child.returncode)
-            self.child = None
-            self.served = None
-            self.s.state_file.unlink(missing_ok=True)
+            self.stop_child()
         try:
             wanted = alias_version(self.s)
         except (OSError, ValueError, KeyError) as exc:
