@@ -27,6 +27,24 @@ python scripts/role_readmes.py --check
 step "pytest"
 pytest
 
-step "molecule"
-molecule test --all
+# The scenarios run side by side (each has its own instance): much of their time is spent waiting
+# on services, so side by side they take less wall time on 2 cores. Each one's output follows when
+# it ends.
+step "molecule scenarios: $(cd molecule && echo */ | tr -d /)"
+logs=$(mktemp -d)
+pids=()
+for scenario in molecule/*/molecule.yml; do
+  name=$(basename "$(dirname "$scenario")")
+  molecule test --scenario-name "$name" >"$logs/$name.log" 2>&1 &
+  pids+=("$name:$!")
+done
+failed=()
+for entry in "${pids[@]}"; do
+  name=${entry%%:*}
+  if wait "${entry#*:}"; then status=passed; else status=FAILED; failed+=("$name"); fi
+  step "molecule scenario $name: $status"
+  cat "$logs/$name.log"
+done
+rm -rf "$logs"
+[ ${#failed[@]} -eq 0 ] || { echo "molecule scenarios failed: ${failed[*]}" >&2; exit 1; }
 step "all tests passed"
