@@ -2,8 +2,9 @@
 # Provides the container images `molecule test` needs on this controller's Docker engine:
 #   - the instance image (a Debian 13 "VM" with systemd), tagged $INSTANCE_IMAGE;
 #   - the images the stack itself runs (Postgres, Prefect server, MLflow server), under the exact
-#     references in group_vars, saved as archives that molecule side-loads into the instance's own
-#     Docker.
+#     references in group_vars, and the server image of the release the upgrade scenario starts
+#     from (molecule/upgrade/vars/upgrade.yml), saved as archives that molecule side-loads into the
+#     instance's own Docker.
 # Where a registry answers, the official images are pulled. Where none does (air-gapped CI),
 # stand-ins with the same contract are built from Debian's packages and PyPI (scripts/test-images).
 set -euo pipefail
@@ -18,11 +19,15 @@ export DOCKER_BUILDKIT=0
 log() { printf '[build-test-images] %s\n' "$*" >&2; }
 
 # The references the roles use, read from group_vars so the two cannot drift apart.
-read -r PREFECT_VERSION SERVER_IMAGE POSTGRES_IMAGE MLFLOW_VERSION MLFLOW_IMAGE < <(
+# Also the release (and its server image) the upgrade scenario starts from.
+read -r PREFECT_VERSION SERVER_IMAGE POSTGRES_IMAGE MLFLOW_VERSION MLFLOW_IMAGE \
+  OLD_PREFECT_VERSION OLD_SERVER_IMAGE OLD_SERVER_PINS < <(
   cd "$root" && ANSIBLE_LOAD_CALLBACK_PLUGINS=true ANSIBLE_STDOUT_CALLBACK=ansible.posix.json \
     "$root/.venv/bin/ansible-playbook" "$here/image-references.yml" \
-    | python3 -c 'import json, sys; print(json.load(sys.stdin)["plays"][0]["tasks"][0]["hosts"]["localhost"]["msg"])')
-[ -n "$MLFLOW_IMAGE" ] || { log "could not read the image references from group_vars" >&2; exit 1; }
+    | python3 -c 'import json, sys
+tasks = json.load(sys.stdin)["plays"][0]["tasks"]
+print(" ".join(task["hosts"]["localhost"]["msg"] for task in tasks))')
+[ -n "$OLD_SERVER_PINS" ] || { log "could not read the image references from group_vars" >&2; exit 1; }
 
 try_pull() { timeout 60 docker pull -q "$1" >/dev/null 2>&1; }
 
@@ -81,12 +86,16 @@ if try_pull "$POSTGRES_IMAGE"; then
 else
   build "$POSTGRES_IMAGE" postgres.Dockerfile "$base"
 fi
-if try_pull "$SERVER_IMAGE"; then
-  log "pulled $SERVER_IMAGE"
-else
-  build "$SERVER_IMAGE" prefect.Dockerfile "$base" \
-    --build-arg "PREFECT_VERSION=$PREFECT_VERSION" --build-arg "PIP_INDEX_URL=${PIP_INDEX_URL:-}"
-fi
+server_image() { # image, Prefect version, pins of its dependencies
+  if try_pull "$1"; then
+    log "pulled $1"
+  else
+    build "$1" prefect.Dockerfile "$base" --build-arg "PREFECT_VERSION=$2" --build-arg "PINS=$3" \
+      --build-arg "PIP_INDEX_URL=${PIP_INDEX_URL:-}"
+  fi
+}
+server_image "$SERVER_IMAGE" "$PREFECT_VERSION" ""
+server_image "$OLD_SERVER_IMAGE" "$OLD_PREFECT_VERSION" "$OLD_SERVER_PINS"
 
 # The MLflow server image is built by the mlflow_server role (the official image plus psycopg2):
 # no registry has it under this reference, so the stand-in is always built here.
@@ -95,7 +104,7 @@ build "$MLFLOW_IMAGE" mlflow.Dockerfile "$base" \
 
 # Archives for side-loading, re-saved only when the image changed.
 mkdir -p "$archives"
-for image in "$POSTGRES_IMAGE" "$SERVER_IMAGE" "$MLFLOW_IMAGE"; do
+for image in "$POSTGRES_IMAGE" "$SERVER_IMAGE" "$OLD_SERVER_IMAGE" "$MLFLOW_IMAGE"; do
   file="$archives/$(echo "$image" | tr '/:' '__').tar"
   id=$(docker image inspect -f '{{ .Id }}' "$image")
   if [ -f "$file" ] && [ "$(cat "$file.id" 2>/dev/null)" = "$id" ]; then

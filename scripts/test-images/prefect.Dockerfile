@@ -4,6 +4,9 @@
 ARG BASE=docker.io/library/debian:trixie
 FROM ${BASE}
 ARG PREFECT_VERSION
+# Requirements pinned beside Prefect, for an older release whose open-ended dependencies have
+# moved on since (as its official image was built back then), e.g. "fastapi<0.155".
+ARG PINS=
 ARG PIP_INDEX_URL=
 ENV DEBIAN_FRONTEND=noninteractive PATH=/opt/prefect/venv/bin:$PATH \
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -14,7 +17,7 @@ RUN apt-get update \
  && update-ca-certificates >/dev/null \
  && python3 -m venv /opt/prefect/venv \
  && if [ -n "$PIP_INDEX_URL" ]; then export PIP_INDEX_URL; fi \
- && pip install --no-cache-dir "prefect==${PREFECT_VERSION}" \
+ && pip install --no-cache-dir "prefect==${PREFECT_VERSION}" ${PINS:+"$PINS"} \
  && rm -f /usr/local/share/ca-certificates/*.crt && update-ca-certificates --fresh >/dev/null
 WORKDIR /opt/prefect
 EXPOSE 4200
