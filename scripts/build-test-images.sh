@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Provides the container images `molecule test` needs on this controller's Docker engine:
-#   - the instance image (a Debian 13 "VM" with systemd), tagged $INSTANCE_IMAGE;
+#   - the instance images (Debian 13 "VMs" with systemd): a cloud-like one, tagged $INSTANCE_IMAGE,
+#     and a minimal one without python3-apt and sudo, tagged $MINIMAL_INSTANCE_IMAGE;
 #   - the images the stack itself runs (Postgres, Prefect server, MLflow server), under the exact
 #     references in group_vars, and the server image of the release the upgrade scenario starts
 #     from (molecule/upgrade/vars/upgrade.yml), saved as archives that molecule side-loads into the
@@ -14,6 +15,7 @@ root=$(dirname "$here")
 ctx="$here/test-images"
 archives=${TEST_IMAGE_ARCHIVES:-/var/cache/prefect-stack/images}
 INSTANCE_IMAGE=${INSTANCE_IMAGE:-prefect-stack/debian13-systemd:latest}
+MINIMAL_INSTANCE_IMAGE=${MINIMAL_INSTANCE_IMAGE:-prefect-stack/debian13-minimal:latest}
 export DOCKER_BUILDKIT=0
 
 log() { printf '[build-test-images] %s\n' "$*" >&2; }
@@ -80,6 +82,8 @@ fi
 
 base=$(base_image)
 build "$INSTANCE_IMAGE" instance.Dockerfile "$base"
+# A minimal image: no python3-apt, no sudo.
+build "$MINIMAL_INSTANCE_IMAGE" instance.Dockerfile "$base" --build-arg CLOUD_PACKAGES=
 
 if try_pull "$POSTGRES_IMAGE"; then
   log "pulled $POSTGRES_IMAGE"

@@ -1,11 +1,14 @@
-# The molecule instance: a Debian 13 "VM" with systemd as PID 1.
+# The molecule instances: Debian 13 "VMs" with systemd as PID 1.
 # BASE is docker.io/library/debian:trixie where it can be pulled, else a debootstrap import.
+# CLOUD_PACKAGES are what cloud images have and minimal images lack (python3-apt for Ansible's
+# package modules, sudo): the cluster scenario runs on the minimal image, built with them empty.
 ARG BASE=docker.io/library/debian:trixie
 FROM ${BASE}
+ARG CLOUD_PACKAGES="python3-apt sudo"
 ENV container=docker DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      systemd systemd-sysv dbus python3 python3-apt ca-certificates iproute2 procps sudo \
+      systemd systemd-sysv dbus python3 ca-certificates iproute2 procps ${CLOUD_PACKAGES} \
  && apt-get clean \
   # Units that make no sense in a container and slow boot down.
  && systemctl mask getty.target systemd-logind.service systemd-remount-fs.service \
