@@ -10,11 +10,22 @@ short_description: Manage Prefect 3 work pools (bulk, idempotent, check and diff
 description:
   - Creates, updates and deletes Prefect work pools from a list, comparing each declared pool
     with the server's and writing only what differs.
-  - A new pool gets the default base job template of its type (as C(prefect work-pool create)
-    does), read from the server's worker metadata; C(job_variables) then set the defaults of
-    that template's variables.
-  - All items are validated before anything is written (unknown type, unknown job variable,
-    negative concurrency limit, type change of an existing pool, duplicates).
+  - A new pool gets the default base job template of its type, as C(prefect work-pool create)
+    does - from the worker class itself when O(worker_python) names (or the default path finds) a
+    Python environment with the worker's package installed (C(prefect-gcp) for C(cloud-run-v2)),
+    else from the server's worker metadata. C(job_variables) then set the defaults of that
+    template's variables. An existing pool keeps its own template as the base.
+  - "All items are validated before anything is written (unknown type, type change of an existing
+    pool, negative concurrency limit, duplicates). Job variables are checked against the
+    template's C(variables) JSON schema - unknown variables, wrong types, values outside an enum
+    or a pattern, out-of-range numbers, missing required keys, required variables left without
+    a value, block references to blocks that do not exist or are of another type - with a
+    standard-library checker (plus C(jsonschema) when the module's Python has it). A declared
+    C(base_job_template) is checked too (placeholders without a variable, invalid schema,
+    defaults). Messages name the pool and the field, e.g.
+    C(work_pools[0] (cloud-run): job_variables.cpu: expected type string, got object)."
+  - Values under secret-looking keys (password, token, secret, api_key, service_account_info,
+    ...) are masked in the diff and in the echoed invocation.
 version_added: "0.1.0"
 author: prefect-stack contributors
 options:
@@ -33,6 +44,20 @@ options:
     description: Seconds to wait for each API call.
     type: float
     default: 30
+  worker_python:
+    description:
+      - Python interpreter of an environment where the workers are installed (the worker's
+        virtualenv), asked for the default base job template of the types of pools to create,
+        C(BaseWorker.get_worker_class_from_type(type).get_default_base_job_template()), the
+        schema the worker itself validates against. Run only when a pool is to be created
+        without O(work_pools[].base_job_template); it imports C(prefect), which takes seconds.
+      - When not given, C(/opt/prefect-agent/venv/bin/python) is used if it exists (the
+        C(prefect_agent) role's virtualenv), else the server's worker metadata is read (the
+        collection registry, or the copy bundled with the server when offline, which can lag the
+        worker's release). An empty string skips the interpreter.
+      - A type the environment has no worker for falls back to the server's metadata, with a
+        warning.
+    type: str
   work_pools:
     description: Work pools to manage.
     type: list
@@ -44,7 +69,7 @@ options:
         type: str
         required: true
       type:
-        description: Worker type (C(process), C(docker), C(kubernetes), C(cloud-run), ...).
+        description: Worker type (C(process), C(docker), C(kubernetes), C(cloud-run-v2), ...).
           Cannot change on an existing pool.
         type: str
         default: process
@@ -64,7 +89,13 @@ options:
         description:
           - "Defaults for the base job template's variables, for example C({env: {TZ: UTC},
             working_dir: /opt/prefect-agent/project}). Every key must be a variable of the
-            template. Variables you stop declaring keep their last default."
+            template and every value must match its schema. Variables you stop declaring keep
+            their last default."
+          - "A variable that holds a block (C(credentials) of C(cloud-run-v2)) takes a block
+            reference: Prefect's C({$ref: {block_document_id: <uuid>}}), or
+            C({$ref: {block_type: gcp-credentials, name: my-creds}}) as in M(prefect_blocks),
+            which is stored as the former. The block must exist (in check mode a missing named
+            block is a warning)."
         type: dict
       base_job_template:
         description:
@@ -83,7 +114,7 @@ attributes:
     description: Reports what would be created, updated or deleted; makes no write call.
   diff_mode:
     support: full
-    description: Per pool before/after of the managed fields.
+    description: Per pool before/after of the managed fields, secret-looking values masked.
   idempotent:
     support: full
     description: A second run with the same input reports C(changed=false) and makes no write call.
@@ -100,6 +131,14 @@ EXAMPLES = r"""
         concurrency_limit: 4
         job_variables:
           working_dir: /opt/prefect-agent/project
+      - name: cloud-run
+        type: cloud-run-v2
+        job_variables:
+          image: europe-west1-docker.pkg.dev/my-project/flows/ml:1.4.0
+          region: europe-west1
+          cpu: "2000m"
+          memory: 4Gi
+          credentials: {$ref: {block_type: gcp-credentials, name: gcp-credentials}}
 """
 
 RETURN = r"""
@@ -112,6 +151,11 @@ results:
     name: {description: Pool name, type: str}
     action: {description: created, updated, deleted or unchanged, type: str}
     id: {description: Pool id (none for a pool still to create), type: str}
+    template_source:
+      description: Where the base job template came from (C(prefect-gcp 0.6.22 in
+        /opt/prefect-agent/venv/bin/python), C(the server's worker metadata),
+        C(base_job_template), C(the existing pool)); absent for deleted pools.
+      type: str
 summary:
   description: Count of items per action.
   returned: always
@@ -124,8 +168,16 @@ diff:
 """
 
 import copy  # noqa: E402
+import os  # noqa: E402
 
-from ansible.module_utils.prefect_api import Change, PrefectAPIError, PrefectObjectsModule, q  # noqa: E402
+from ansible.module_utils.prefect_api import (  # noqa: E402
+    Change,
+    PrefectAPIError,
+    PrefectObjectsModule,
+    mask_value,
+    q,
+)
+from ansible.module_utils.prefect_compare import collect_strings  # noqa: E402
 
 # (option, API field) managed only when the option is given
 OPTIONAL_FIELDS = (
@@ -145,11 +197,34 @@ ITEM_SPEC = dict(
     state=dict(type="str", choices=["present", "absent"], default="present"),
 )
 
+EXTRA_SPEC = dict(worker_python=dict(type="str"))
+
+SERVER_SOURCE = "the server's worker metadata"
+
+
+def set_in(node, path, value):
+    """Replace the value at ``path`` (keys and list indexes) inside ``node``."""
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+
 
 class WorkPoolsModule(PrefectObjectsModule):
     kind = "work_pools"
     item_spec = ITEM_SPEC
+    extra_spec = EXTRA_SPEC
 
+    def __init__(self):
+        super().__init__()
+        # Imported here, not at the top, so that reading this file for its documentation needs
+        # only prefect_api (tests/modules/test_module_docs.py); AnsiballZ ships it all the same.
+        from ansible.module_utils import prefect_worker_schema
+
+        self.schema = prefect_worker_schema
+        self.blocks = {}  # block lookups: ("id", id) or ("name", slug, name) -> document or None
+        self.resolved = {}  # pool name -> {path: Prefect's {$ref: {block_document_id}}}
+
+    # ---- read-only lookups --------------------------------------------------------------
     def load(self):
         self.existing = {}
         for item in self.items:
@@ -157,23 +232,94 @@ class WorkPoolsModule(PrefectObjectsModule):
                 self.existing[item["name"]] = self.client.get(
                     "/work_pools/{}".format(q(item["name"])), allow_404=True
                 )
-        self.defaults = {}
-        need = [
-            i
-            for i in self.items
-            if i["state"] == "present"
-            and not i["base_job_template"]
-            and not self.existing.get(i["name"])
-        ]
-        if need:
-            try:
-                view = self.client.get("/collections/views/aggregate-worker-metadata") or {}
-            except PrefectAPIError:
-                view = {}
-            for workers in view.values():
-                for worker_type, meta in (workers or {}).items():
-                    self.defaults[worker_type] = meta.get("default_base_job_configuration") or {}
+        self.defaults = {}  # worker type -> default base job template
+        self.sources = {}  # worker type -> where that template came from
+        self.known_types = set()
+        need = sorted(
+            set(
+                i["type"]
+                for i in self.items
+                if i["state"] == "present"
+                and i["base_job_template"] is None
+                and i["name"]
+                and not self.existing.get(i["name"])
+            )
+        )
+        python = self.worker_python()
+        missing_in_worker = []
+        if need and python:
+            missing_in_worker = self.ask_worker(python, need)
+        rest = [t for t in need if t not in self.defaults]
+        if rest:
+            self.ask_server(rest)
+        for worker_type in missing_in_worker:
+            if worker_type in self.defaults:
+                self.module.warn(
+                    f"{python} has no {worker_type!r} worker (is its collection, e.g. "
+                    "prefect-gcp, installed there?): the default base job template of new "
+                    f"{worker_type} pools comes from {SERVER_SOURCE}, which may differ from the "
+                    "worker's release"
+                )
 
+    def worker_python(self):
+        """The interpreter to ask for default templates ('' when there is none to ask)."""
+        python = self.module.params["worker_python"]
+        if python is None:
+            default = self.schema.DEFAULT_WORKER_PYTHON
+            return default if os.access(default, os.X_OK) else ""
+        if python and not os.access(python, os.X_OK):
+            self.errors.add(None, None, "worker_python", f"{python} is not an executable file")
+            return ""
+        return python
+
+    def ask_worker(self, python, need):
+        templates, sources, error = self.schema.ask_worker_python(python, need)
+        if error:
+            message = f"{python} cannot give the default base job templates: {error}"
+            if self.module.params["worker_python"]:
+                self.errors.add(None, None, "worker_python", message)
+            else:
+                self.module.warn(f"{message}; using {SERVER_SOURCE}")
+            return []
+        missing = []
+        for worker_type in need:
+            if templates.get(worker_type):
+                self.defaults[worker_type] = templates[worker_type]
+                self.sources[worker_type] = "{} in {}".format(
+                    sources.get(worker_type, "worker"), python
+                )
+                self.known_types.add(worker_type)
+            else:
+                missing.append(worker_type)
+        return missing
+
+    def ask_server(self, need):
+        try:
+            view = self.client.get("/collections/views/aggregate-worker-metadata") or {}
+        except PrefectAPIError:
+            view = {}
+        for workers in view.values():
+            for worker_type, meta in (workers or {}).items():
+                self.known_types.add(worker_type)
+                template = meta.get("default_base_job_configuration") or {}
+                if worker_type in need and worker_type not in self.defaults:
+                    self.defaults[worker_type] = template
+                    self.sources[worker_type] = SERVER_SOURCE
+
+    def read_block(self, ref):
+        if "block_document_id" in ref:
+            key = ("id", str(ref["block_document_id"]))
+            path = f"/block_documents/{q(key[1])}"
+        else:
+            key = ("name", ref["block_type"], ref["name"])
+            path = "/block_types/slug/{}/block_documents/name/{}".format(
+                q(ref["block_type"]), q(ref["name"])
+            )
+        if key not in self.blocks:
+            self.blocks[key] = self.client.get(path, allow_404=True)
+        return self.blocks[key]
+
+    # ---- templates ----------------------------------------------------------------------
     def template_base(self, item):
         if item["base_job_template"] is not None:
             return copy.deepcopy(item["base_job_template"])
@@ -182,6 +328,25 @@ class WorkPoolsModule(PrefectObjectsModule):
             return copy.deepcopy(pool.get("base_job_template") or {})
         return copy.deepcopy(self.defaults.get(item["type"], {}))
 
+    def template_source(self, item):
+        if item["base_job_template"] is not None:
+            return "base_job_template"
+        if self.existing.get(item["name"]):
+            return "the existing pool"
+        return self.sources.get(item["type"])
+
+    def desired_template(self, item):
+        template = self.template_base(item)
+        job_variables = copy.deepcopy(item["job_variables"] or {})
+        for path, ref in self.resolved.get(item["name"], {}).items():
+            set_in(job_variables if path[0] == "job_variables" else template, path[1:], ref)
+        if job_variables:
+            props = template.setdefault("variables", {}).setdefault("properties", {})
+            for key, value in job_variables.items():
+                props.setdefault(key, {})["default"] = value
+        return template
+
+    # ---- validation ---------------------------------------------------------------------
     def validate_item(self, index, item):
         name = item["name"]
         if not name or not name.strip() or "/" in name or "%" in name:
@@ -189,6 +354,7 @@ class WorkPoolsModule(PrefectObjectsModule):
             return
         if item["state"] == "absent":
             return
+        self.register_secrets(item)
         pool = self.existing.get(name)
         if pool and pool["type"] != item["type"]:
             self.errors.add(
@@ -198,54 +364,198 @@ class WorkPoolsModule(PrefectObjectsModule):
                 "the pool exists with type {!r}; the type of a "
                 "work pool cannot change (remove it with state: absent first)".format(pool["type"]),
             )
-        if (
-            not pool
-            and self.defaults
-            and item["type"] not in self.defaults
-            and item["base_job_template"] is None
-        ):
-            self.errors.add(
-                index,
-                name,
-                "type",
-                "unknown work pool type {!r}; known types: {}".format(
-                    item["type"], ", ".join(sorted(self.defaults))
-                ),
-            )
         if item["concurrency_limit"] is not None and item["concurrency_limit"] < -1:
             self.errors.add(
                 index, name, "concurrency_limit", "must be 0 or more (or -1 for no limit)"
             )
         template = item["base_job_template"]
-        if template is not None and not isinstance(template.get("variables"), dict):
+        if template is not None:
+            if not self.validate_template(index, name, template):
+                return
+        elif not pool and item["type"] not in self.defaults:
+            if self.known_types:
+                self.errors.add(
+                    index,
+                    name,
+                    "type",
+                    "unknown work pool type {!r}; known types: {} (or give "
+                    "base_job_template)".format(item["type"], ", ".join(sorted(self.known_types))),
+                )
+                return
+            if item["job_variables"]:
+                self.errors.add(
+                    index,
+                    name,
+                    "type",
+                    "no default base job template is known for type {!r} ({} is unavailable "
+                    "and no worker_python answered): give base_job_template".format(
+                        item["type"], SERVER_SOURCE
+                    ),
+                )
+                return
+        self.validate_variables(index, item)
+
+    def validate_template(self, index, name, template):
+        """Checks of a declared base_job_template; False when it cannot be used at all."""
+        if template == {}:
+            return True  # the server's "no template"
+        if not template.get("job_configuration") or not isinstance(template.get("variables"), dict):
             self.errors.add(
                 index,
                 name,
                 "base_job_template",
                 "needs 'job_configuration' and a 'variables' JSON schema",
             )
+            return False
+        undeclared = self.schema.undeclared_placeholders(template)
+        if undeclared:
+            self.errors.add(
+                index,
+                name,
+                "base_job_template.job_configuration",
+                "uses variables that base_job_template.variables.properties does not declare: "
+                + ", ".join("{{ " + v + " }}" for v in undeclared),
+            )
+        problem = self.schema.jsonschema_schema_error(template["variables"])
+        if problem:
+            self.errors.add(
+                index, name, "base_job_template.variables", "not a valid JSON schema: " + problem
+            )
+            return False
+        return True
+
+    def validate_variables(self, index, item):
+        """job_variables (and a declared template's defaults) against the variables schema."""
+        name = item["name"]
+        fmt = self.schema.format_path
+        variables = self.template_base(item).get("variables") or {}
+        checker = self.schema.VariablesSchema(variables)
+        props = checker.properties
+        job_variables = item["job_variables"] or {}
+        before = len(self.errors.errors)
+        checked = {}  # variable -> (path of its value, value)
+        for key, value in job_variables.items():
+            if props and key not in props:
+                self.errors.add(
+                    index,
+                    name,
+                    f"job_variables.{key}",
+                    "not a variable of the {} base job template (variables: {})".format(
+                        item["type"], ", ".join(sorted(props))
+                    ),
+                )
+            elif props:
+                checked[key] = (("job_variables", key), value)
+        if item["base_job_template"] is not None:
+            for key, sub in props.items():
+                if isinstance(sub, dict) and "default" in sub and key not in job_variables:
+                    where = ("base_job_template", "variables", "properties", key, "default")
+                    checked[key] = (where, sub["default"])
+        for key, (path, value) in checked.items():
+            for where, message in checker.variable_errors(key, value, path):
+                self.errors.add(index, name, fmt(where), message)
+        for key in checker.required:
+            value = job_variables.get(key, (props.get(key) or {}).get("default"))
+            if value is None:
+                self.errors.add(
+                    index,
+                    name,
+                    f"job_variables.{key}",
+                    "required by the {} base job template, which has no default for it: "
+                    "set it in job_variables".format(item["type"]),
+                )
+        self.check_block_refs(index, name, checker.block_refs)
+        if len(self.errors.errors) > before or not checked:
             return
-        if item["job_variables"]:
-            props = (self.template_base(item).get("variables") or {}).get("properties") or {}
-            for key in item["job_variables"]:
-                if props and key not in props:
-                    self.errors.add(
-                        index,
-                        name,
-                        f"job_variables.{key}",
-                        "not a variable of the {} base job template (variables: {})".format(
-                            item["type"], ", ".join(sorted(props))
-                        ),
+        # jsonschema, when the module's python has it, for what the stdlib subset leaves out
+        instance = dict((key, value) for key, (_path, value) in checked.items())
+        for where, message in self.schema.jsonschema_errors(instance, variables) or []:
+            if where and where[0] in checked:
+                where = checked[where[0]][0] + tuple(where[1:])
+            else:
+                where = ("job_variables",) + tuple(where)
+            self.errors.add(index, name, fmt(where), message)
+
+    def check_block_refs(self, index, name, refs):
+        """Block references must be well formed and name an existing block of the right type."""
+        fmt = self.schema.format_path
+        for path, slug, value in refs:
+            field = fmt(path)
+            problem = self.schema.check_block_ref(value)
+            if problem:
+                self.errors.add(index, name, field, problem)
+                continue
+            ref = value["$ref"]
+            doc = self.read_block(ref)
+            if "block_document_id" in ref:
+                label = "block document {}".format(ref["block_document_id"])
+            else:
+                label = "block {}/{}".format(ref["block_type"], ref["name"])
+            if doc is None:
+                if "block_document_id" not in ref and self.module.check_mode:
+                    self.module.warn(
+                        f"work_pools[{index}] ({name}): {field}: {label} does not exist yet; "
+                        "the run fails unless it is created first"
                     )
+                    continue
+                self.errors.add(
+                    index,
+                    name,
+                    field,
+                    f"{label} does not exist on the server (create it first, e.g. with "
+                    "prefect_blocks)",
+                )
+                continue
+            actual = (doc.get("block_type") or {}).get("slug")
+            if actual and actual != slug:
+                self.errors.add(
+                    index,
+                    name,
+                    field,
+                    f"{label} is a {actual!r} block; this variable takes a {slug!r} block",
+                )
+                continue
+            self.resolved.setdefault(name, {})[path] = {
+                "$ref": {"block_document_id": str(doc["id"])}
+            }
 
-    def desired_template(self, item):
-        template = self.template_base(item)
-        if item["job_variables"]:
-            props = template.setdefault("variables", {}).setdefault("properties", {})
-            for key, value in item["job_variables"].items():
-                props.setdefault(key, {})["default"] = value
-        return template
+    # ---- secrets ------------------------------------------------------------------------
+    def register_secrets(self, item):
+        """Secret-looking values never show in any output (Ansible's no_log filter)."""
+        values = collect_strings(
+            item["job_variables"] or {}, self.schema.secret_paths(item["job_variables"] or {})
+        )
+        template = item["base_job_template"]
+        if isinstance(template, dict):
+            values += collect_strings(template, self.schema.template_secret_paths(template, ""))
+        self.module.no_log_values.update(v for v in values if len(v) >= 4)
 
+    def sanitized_items(self):
+        out = []
+        for item in self.items:
+            item = dict(item)
+            if item.get("job_variables"):
+                item["job_variables"] = mask_value(
+                    item["job_variables"], self.schema.secret_paths(item["job_variables"])
+                )
+            if isinstance(item.get("base_job_template"), dict):
+                item["base_job_template"] = mask_value(
+                    item["base_job_template"],
+                    self.schema.template_secret_paths(item["base_job_template"], ""),
+                )
+            out.append(item)
+        return out
+
+    def secret_paths_of(self, *views):
+        paths = []
+        for view in views:
+            if view:
+                for path in self.schema.template_secret_paths(view.get("base_job_template")):
+                    if path not in paths:
+                        paths.append(path)
+        return paths
+
+    # ---- planning -----------------------------------------------------------------------
     def view(self, pool, item):
         out = {
             "name": pool["name"],
@@ -265,14 +575,17 @@ class WorkPoolsModule(PrefectObjectsModule):
         if item["state"] == "absent":
             if not pool:
                 return Change(name, "unchanged", extra=extra)
+            before = self.view(pool, item)
             return Change(
                 name,
                 "deleted",
-                before=self.view(pool, item),
+                before=before,
                 after=None,
+                secret_paths=self.secret_paths_of(before),
                 apply=lambda: self.client.delete(f"/work_pools/{q(name)}"),
                 extra=extra,
             )
+        extra["template_source"] = self.template_source(item)
         desired = {
             "name": name,
             "type": item["type"],
@@ -289,6 +602,7 @@ class WorkPoolsModule(PrefectObjectsModule):
                 "created",
                 before=None,
                 after=desired,
+                secret_paths=self.secret_paths_of(desired),
                 apply=lambda: self.create(desired, extra),
                 extra=extra,
             )
@@ -300,6 +614,7 @@ class WorkPoolsModule(PrefectObjectsModule):
             "updated",
             before=actual,
             after=desired,
+            secret_paths=self.secret_paths_of(actual, desired),
             apply=lambda: self.update(desired, actual),
             extra=extra,
         )
