@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (as root, on a fresh Debian/Ubuntu machine):
-# controller tools, Docker engine, test images, linters, pytest, then every molecule scenario.
+# controller tools, Docker engine, a browser, test images, linters, pytest, then every molecule
+# scenario.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,6 +13,8 @@ step "controller tools"
 bash scripts/setup-controller.sh --test
 step "Docker engine"
 bash scripts/install-docker-engine.sh
+step "Chromium for the browser tests"
+bash scripts/install-browser.sh
 step "Postgres server binaries for the module tests"
 bash scripts/install-postgres-binaries.sh
 step "test images"
