@@ -3,7 +3,7 @@
 #   - the instance images (Debian 13 "VMs" with systemd): a cloud-like one, tagged $INSTANCE_IMAGE,
 #     and a minimal one without python3-apt and sudo, tagged $MINIMAL_INSTANCE_IMAGE;
 #   - the images the stack itself runs (Postgres, Prefect server, MLflow server), under the exact
-#     references in group_vars, and the server image of the release the upgrade scenario starts
+#     references in role prefect_stack, and the server image of the release the upgrade scenario starts
 #     from (molecule/upgrade/vars/upgrade.yml), saved as archives that molecule side-loads into the
 #     instance's own Docker.
 # Where a registry answers, the official images are pulled. Where none does (air-gapped CI),
@@ -20,7 +20,7 @@ export DOCKER_BUILDKIT=0
 
 log() { printf '[build-test-images] %s\n' "$*" >&2; }
 
-# The references the roles use, read from group_vars so the two cannot drift apart.
+# The references the roles use, read from role prefect_stack so the two cannot drift apart.
 # Also the release (and its server image) the upgrade scenario starts from.
 read -r PREFECT_VERSION SERVER_IMAGE POSTGRES_IMAGE MLFLOW_VERSION MLFLOW_IMAGE \
   OLD_PREFECT_VERSION OLD_SERVER_IMAGE OLD_SERVER_PINS < <(
@@ -28,8 +28,14 @@ read -r PREFECT_VERSION SERVER_IMAGE POSTGRES_IMAGE MLFLOW_VERSION MLFLOW_IMAGE 
     "$root/.venv/bin/ansible-playbook" "$here/image-references.yml" \
     | python3 -c 'import json, sys
 tasks = json.load(sys.stdin)["plays"][0]["tasks"]
-print(" ".join(task["hosts"]["localhost"]["msg"] for task in tasks))')
-[ -n "$OLD_SERVER_PINS" ] || { log "could not read the image references from group_vars" >&2; exit 1; }
+print(" ".join(task["hosts"]["localhost"]["msg"] for task in tasks
+               if task["task"]["name"].startswith("Print ")))')
+version='^[0-9]+\.[0-9]+\.[0-9]+$'
+[[ $PREFECT_VERSION =~ $version && $MLFLOW_VERSION =~ $version && $OLD_PREFECT_VERSION =~ $version \
+  && -n $OLD_SERVER_PINS && $OLD_SERVER_PINS != *" "* ]] || {
+  log "could not read the image references from role prefect_stack (got: $PREFECT_VERSION ...)"
+  exit 1
+}
 
 try_pull() { timeout 60 docker pull -q "$1" >/dev/null 2>&1; }
 
