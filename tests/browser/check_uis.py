@@ -3,8 +3,8 @@
 
 Run from the Ansible controller against the nginx TLS front door (see README.md beside this file):
 
-    .venv/bin/python tests/browser/check_uis.py --base-url https://172.30.0.10 \
-        --prefect-auth 'admin:SECRET' --mlflow-user admin --mlflow-password SECRET2 \
+    CHECK_UIS_PREFECT_AUTH='admin:SECRET' CHECK_UIS_MLFLOW_PASSWORD=SECRET2 \
+    .venv/bin/python tests/browser/check_uis.py --base-url https://172.30.0.10 --mlflow-user admin \
         --deployment load-data/main --deployment train-model/main --schedule '0 0 1 * *' \
         --worker worker1 --model fake-news-classifier --alias champion \
         --screenshots /tmp/artifacts --ca-file ca.crt
@@ -221,7 +221,7 @@ class Run:
             f"neither the navigation nor an error appeared after logging in ({page.url})",
         )
         if refused.is_visible():
-            self.fail("the login form answered 'Invalid credentials' to --prefect-auth")
+            self.fail("the login form answered 'Invalid credentials' to CHECK_UIS_PREFECT_AUTH")
         try:
             page.wait_for_url(lambda u: "/login" not in urlsplit(u).path, timeout=self.timeout_ms)
         except PlaywrightTimeoutError:
@@ -516,15 +516,19 @@ def _nss_home(ca_file: str) -> Path:
     return home
 
 
+SECRET_ENV = {
+    "prefect_auth": "CHECK_UIS_PREFECT_AUTH",
+    "mlflow_password": "CHECK_UIS_MLFLOW_PASSWORD",
+}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
     add("--base-url", required=True, help="the front door, e.g. https://172.30.0.10")
     add("--prefect-path", default="/", help="path of the Prefect UI (default /; API at <path>api)")
     add("--mlflow-path", default="/mlflow/", help="path of the MLflow UI (default /mlflow/)")
-    add("--prefect-auth", required=True, help="Prefect's basic auth string, user:password")
     add("--mlflow-user", required=True)
-    add("--mlflow-password", required=True)
     add("--deployment", action="append", required=True, metavar="FLOW/NAME")
     add("--schedule", required=True, help="the cron every --deployment must have")
     add("--worker", action="append", required=True, help="a worker that must be ONLINE")
@@ -537,6 +541,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     tls.add_argument("--insecure", action="store_true", help="ignore HTTPS errors")
     add("--timeout", type=float, default=30.0, help="seconds to wait for each element")
     args = parser.parse_args(argv)
+    # Secrets come from the environment: an argument is in every process listing.
+    for attr, name in SECRET_ENV.items():
+        value = os.environ.get(name, "")
+        if not value:
+            parser.error(f"set {name} in the environment")
+        setattr(args, attr, value)
     for dep in args.deployment:
         if not re.fullmatch(r"[^/]+/[^/]+", dep):
             parser.error(f"--deployment {dep!r} is not FLOW/NAME")
