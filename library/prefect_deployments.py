@@ -489,7 +489,8 @@ class DeploymentsModule(PrefectObjectsModule):
         if tz is not None and ZoneInfo is not None:
             try:
                 ZoneInfo(str(tz))
-            except (ZoneInfoNotFoundError, ValueError):
+            # A directory of the tz database ("America") or an over-long name is an OSError.
+            except (ZoneInfoNotFoundError, ValueError, OSError):
                 self.errors.add(index, label, field + ".timezone", f"unknown timezone {tz!r}")
 
     # ---- planning -----------------------------------------------------------------------
