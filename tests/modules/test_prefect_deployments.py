@@ -142,6 +142,16 @@ def test_bad_timezone_and_schedule_kind(runner, writes, project_dir):
     assert ITEM + "schedules[1].interval: unsupported" in msg
 
 
+def test_timezone_directories_and_odd_names(runner, writes, project_dir):
+    """A directory of the tz database and an over-long name get the message, not a traceback."""
+    schedules = [{"cron": "0 0 * * *", "timezone": tz} for tz in ("America", "x" * 300, "\x00")]
+    msg = invalid(runner, writes, project_dir, schedules=schedules)
+    assert ITEM + "schedules[0].timezone: unknown timezone 'America'" in msg
+    assert ITEM + "schedules[1].timezone: unknown timezone" in msg
+    assert ITEM + "schedules[2].timezone: unknown timezone" in msg
+    assert "Traceback" not in msg
+
+
 def test_missing_file(runner, writes, project_dir):
     msg = invalid(runner, writes, project_dir, entrypoint="flows/nope.py:load_data")
     assert ITEM + "entrypoint: file flows/nope.py does not exist" in msg
