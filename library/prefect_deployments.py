@@ -144,7 +144,10 @@ attributes:
     description: Reports what would be created, updated or deleted; makes no write call.
   diff_mode:
     support: full
-    description: Per deployment before/after of the managed fields.
+    description:
+      - Per deployment before/after of the managed fields. The values of
+        C(work_pool.job_variables.env) (where flows' secrets go) are masked there, in the echoed
+        invocation and in every message; a changed one reads C(******** (changed)).
   idempotent:
     support: full
     description: A second run with the same input reports C(changed=false) and makes no write call.
@@ -199,7 +202,11 @@ import os  # noqa: E402
 import re  # noqa: E402
 
 from ansible.module_utils.prefect_api import Change, PrefectObjectsModule, q  # noqa: E402
-from ansible.module_utils.prefect_compare import changed_fields  # noqa: E402
+from ansible.module_utils.prefect_compare import (  # noqa: E402
+    changed_fields,
+    collect_strings,
+    mask_value,
+)
 from ansible.module_utils.prefect_cron import CronError, validate_cron  # noqa: E402
 
 try:
@@ -209,6 +216,10 @@ except ImportError:  # python < 3.9
 
 PULL_STEP = "prefect.deployments.steps.set_working_directory"
 SCHEDULE_KEYS = ("cron", "timezone", "active", "day_or")
+# Flows' secrets go into the environment of their runs: masked in the diff, the echoed
+# invocation and every message.
+ENV_VALUES_PATH = "job_variables.env.*"
+ENV_VALUES_PATHS = ("job_variables.env.*",)
 WORK_POOL_KEYS = ("name", "work_queue_name", "job_variables")
 NAME_BAD = re.compile(r"[/%&><]")
 JSON_TYPES = {
@@ -395,6 +406,7 @@ class DeploymentsModule(PrefectObjectsModule):
 
     # ---- validation ---------------------------------------------------------------------
     def validate_item(self, index, item):
+        self.register_secrets(item)
         label = self.item_label(item)
         if not item["name"] or NAME_BAD.search(item["name"]):
             self.errors.add(index, label, "name", "must be non-empty without / % & > <")
@@ -489,10 +501,21 @@ class DeploymentsModule(PrefectObjectsModule):
         if tz is not None and ZoneInfo is not None:
             try:
                 ZoneInfo(str(tz))
-            except (ZoneInfoNotFoundError, ValueError):
+            # A directory of the tz database ("America") or an over-long name is an OSError.
+            except (ZoneInfoNotFoundError, ValueError, OSError):
                 self.errors.add(index, label, field + ".timezone", f"unknown timezone {tz!r}")
 
     # ---- planning -----------------------------------------------------------------------
+    # ---- secrets ------------------------------------------------------------------------
+    def register_secrets(self, item):
+        """The values of job_variables.env (where flows' secrets go) never show in any output."""
+        pool = item.get("work_pool")
+        values = collect_strings(pool, [ENV_VALUES_PATH]) if isinstance(pool, dict) else []
+        self.module.no_log_values.update(v for v in values if len(v) >= 4)
+
+    def sanitized_items(self):
+        return [mask_value(item, ["work_pool." + ENV_VALUES_PATH]) for item in self.items]
+
     def desired_view(self, index, item):
         pool = item["work_pool"] or {}
         code = self.code.get(index)
@@ -582,6 +605,7 @@ class DeploymentsModule(PrefectObjectsModule):
                 "deleted",
                 before=self.actual_view(key[0], dep),
                 after=None,
+                secret_paths=ENV_VALUES_PATHS,
                 apply=lambda: self.client.delete("/deployments/{}".format(dep["id"])),
                 extra=extra,
             )
@@ -592,6 +616,7 @@ class DeploymentsModule(PrefectObjectsModule):
                 "created",
                 before=None,
                 after=desired,
+                secret_paths=ENV_VALUES_PATHS,
                 apply=lambda: self.upsert(desired, extra),
                 extra=extra,
             )
@@ -605,6 +630,7 @@ class DeploymentsModule(PrefectObjectsModule):
             "updated",
             before=actual,
             after=desired,
+            secret_paths=ENV_VALUES_PATHS,
             apply=lambda: self.upsert(desired, extra, actual),
             extra=extra,
         )
@@ -623,6 +649,7 @@ class DeploymentsModule(PrefectObjectsModule):
                     "deleted",
                     before=self.actual_view(key[0], dep),
                     after=None,
+                    secret_paths=ENV_VALUES_PATHS,
                     apply=lambda dep_id=dep["id"]: self.client.delete(f"/deployments/{dep_id}"),
                     extra={"id": dep["id"], "pruned": True},
                 )

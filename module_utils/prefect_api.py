@@ -19,7 +19,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.prefect_compare import MASK, differs, mask_pair, mask_value
+from ansible.module_utils.prefect_compare import (
+    MASK,
+    differs,
+    mask_pair,
+    mask_value,
+    strip_request_data,
+)
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import quote, urlencode
 from ansible.module_utils.urls import Request, open_url
@@ -148,6 +154,7 @@ class PrefectClient:
                 )
 
     def _message(self, status, method, path, detail):
+        detail = strip_request_data(detail)
         if status == 401:
             return (
                 f"Prefect API at {self.api_url} refused the credentials "
@@ -376,5 +383,6 @@ __all__ = [
     "ValidationErrors",
     "differs",
     "mask_value",
+    "strip_request_data",
     "q",
 ]

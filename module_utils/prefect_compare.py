@@ -10,6 +10,7 @@ secret changes without showing either value.
 """
 
 import copy
+import json
 
 MASK = "********"
 CHANGED_MASK = MASK + " (changed)"
@@ -141,3 +142,26 @@ def collect_strings(data, secret_paths):
     for path in secret_paths or ():
         walk(data, _split(path))
     return found
+
+
+def strip_request_data(detail):
+    """An error body without what it echoes of the request (values that may be secrets).
+
+    Prefect's 422 answers carry the whole ``request_body`` and, per error, the ``input`` it
+    rejected; only the locations and messages are kept. A body that is not JSON is kept as is.
+    """
+    try:
+        doc = json.loads(detail)
+    except ValueError:
+        return detail
+
+    def strip(node):
+        if isinstance(node, dict):
+            return {
+                k: strip(v) for k, v in node.items() if k not in ("request_body", "input", "ctx")
+            }
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    return json.dumps(strip(doc), sort_keys=True)

@@ -34,7 +34,8 @@ def _value(token, field):
         raise CronError(f"{name}: random and hashed expressions (R, H) are not supported")
     if upper in names:
         return names[upper]
-    if not token.isdigit():
+    # str.isdigit() accepts digits int() does not read ('²') and other scripts' digits.
+    if not (token.isascii() and token.isdigit()):
         raise CronError(
             "{}: {!r} is not a number{}".format(
                 name, token, " or a name ({})".format(",".join(sorted(names))) if names else ""
@@ -55,7 +56,7 @@ def _check_field(text, field):
             raise CronError(f"{name}: empty list item in {text!r}")
         base, sep, step = part.partition("/")
         if sep:
-            if not step.isdigit() or int(step) == 0:
+            if not (step.isascii() and step.isdigit()) or int(step) == 0:
                 raise CronError(f"{name}: step {step!r} must be a positive number")
             if int(step) > high:
                 raise CronError(f"{name}: step {step} is larger than {high}")

@@ -36,6 +36,11 @@ def test_valid(expr):
         ("0 ? * * *", "only allowed in the day fields"),
         ("0,,5 * * * *", "empty list item"),
         ("", "non-empty"),
+        # digits str.isdigit() accepts and int() does not read: a message, not a traceback
+        ("\u00b2 * * * *", "minute: '\u00b2' is not a number"),
+        ("0 0 \u0663 * *", "day of month: '\u0663' is not a number"),
+        ("*/\u00b2 * * * *", "step '\u00b2' must be a positive number"),
+        ("1-\u00b2 * * * *", "is not a number"),
     ],
 )
 def test_invalid(expr, fragment):

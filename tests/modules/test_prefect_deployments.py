@@ -142,6 +142,16 @@ def test_bad_timezone_and_schedule_kind(runner, writes, project_dir):
     assert ITEM + "schedules[1].interval: unsupported" in msg
 
 
+def test_timezone_directories_and_odd_names(runner, writes, project_dir):
+    """A directory of the tz database and an over-long name get the message, not a traceback."""
+    schedules = [{"cron": "0 0 * * *", "timezone": tz} for tz in ("America", "x" * 300, "\x00")]
+    msg = invalid(runner, writes, project_dir, schedules=schedules)
+    assert ITEM + "schedules[0].timezone: unknown timezone 'America'" in msg
+    assert ITEM + "schedules[1].timezone: unknown timezone" in msg
+    assert ITEM + "schedules[2].timezone: unknown timezone" in msg
+    assert "Traceback" not in msg
+
+
 def test_missing_file(runner, writes, project_dir):
     msg = invalid(runner, writes, project_dir, entrypoint="flows/nope.py:load_data")
     assert ITEM + "entrypoint: file flows/nope.py does not exist" in msg
@@ -213,3 +223,51 @@ def test_code_dir_validates_code_not_yet_shipped(runner, writes, project_dir):
         "prefect.deployments.steps.set_working_directory"
     ]["directory"] == "/nonexistent/project"  # fmt: skip
     assert writes()[before:] == []
+
+
+ENV_SECRET = "flow-secret-7c1e9a0b3d5f"  # noqa: S105
+
+
+def test_env_values_never_printed(runner, prefect_server, project_dir):
+    """job_variables.env values are masked at -vvv: on create, on a no-op, under --check --diff
+    with a changed value, and on the real update."""
+
+    def args(value):
+        a = deps(project_dir)
+        a["deployments"] = [a["deployments"][0]]
+        a["deployments"][0]["name"] = "load-data/t-env-secret"
+        a["deployments"][0]["work_pool"]["job_variables"] = {"env": {"API_TOKEN": value}}
+        return a
+
+    steps = [(args(ENV_SECRET), False), (args(ENV_SECRET), False),
+             (args(ENV_SECRET + "-new"), True), (args(ENV_SECRET + "-new"), False)]  # fmt: skip
+    for n, (step_args, check) in enumerate(steps):
+        res = runner.run("prefect_deployments", step_args, check=check, diff=True, verbose=3,
+                         json_output=False)  # fmt: skip
+        assert res.rc == 0, res.stdout[-3000:]
+        text = res.stdout + res.stderr
+        assert "t-env-secret" in text and "API_TOKEN" in text, n  # the output is there ...
+        assert ENV_SECRET not in text, n  # ... the values are not
+    dep = read(prefect_server, "load-data", "t-env-secret")
+    assert dep["job_variables"]["env"]["API_TOKEN"] == ENV_SECRET + "-new"
+
+
+def test_api_errors_do_not_echo_the_request():
+    """A 422 from Prefect echoes the request body and each rejected input: both are dropped."""
+    import sys
+
+    from conftest import REPO
+
+    sys.path.insert(0, str(REPO / "module_utils"))
+    from prefect_compare import strip_request_data
+
+    body = (
+        '{"exception_message": "Invalid request received.", "exception_detail": [{"type": '
+        '"string_type", "loc": ["body", "job_variables", "env"], "msg": "Input should be a valid '
+        f'string", "input": {{"API_TOKEN": "{ENV_SECRET}"}}}}], "request_body": {{"job_variables":'
+        f' {{"env": {{"API_TOKEN": "{ENV_SECRET}"}}}}}}}}'
+    )
+    stripped = strip_request_data(body)
+    assert ENV_SECRET not in stripped
+    assert "Input should be a valid string" in stripped and "job_variables" in stripped
+    assert strip_request_data("plain text") == "plain text"
