@@ -46,11 +46,37 @@ fi
 step "pytest"
 pytest || failed+=(pytest)
 
+# Passing scenarios' output first, failing ones' last, then where each failed: CI shows the end
+# of the output, and that is where the reason must be.
+failed_logs=()
 for entry in "${pids[@]}"; do
   name=${entry%%:*}
-  if wait "${entry#*:}"; then status=passed; else status=FAILED; failed+=("molecule:$name"); fi
-  step "molecule scenario $name: $status"
+  if wait "${entry#*:}"; then
+    step "molecule scenario $name: passed"
+    cat "$logs/$name.log"
+  else
+    failed+=("molecule:$name")
+    failed_logs+=("$name")
+  fi
+done
+for name in "${failed_logs[@]}"; do
+  step "molecule scenario $name: FAILED"
   cat "$logs/$name.log"
+done
+for name in "${failed_logs[@]}"; do
+  step "molecule scenario $name: where it failed"
+  # Each error that was not ignored, with the lines around it (molecule prints boxed output).
+  awk '{ line[NR] = $0 }
+    END {
+      for (i = 1; i <= NR; i++) {
+        if (line[i] !~ /(fatal|failed): \[|FAILED!|^ERROR|CRITICAL/) continue
+        ignored = 0
+        for (j = i; j <= i + 60 && j <= NR; j++) if (line[j] ~ /\.\.\.ignoring/) { ignored = 1; break }
+        if (ignored) continue
+        for (j = (i > 12 ? i - 12 : 1); j <= i + 25 && j <= NR; j++) print j ": " line[j]
+        print "--"
+      }
+    }' "$logs/$name.log" | head -n 400 || true
 done
 rm -rf "$logs"
 [ ${#failed[@]} -eq 0 ] || { echo "failed: ${failed[*]}" >&2; exit 1; }
