@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: prefect-stack contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# MIT License (see LICENSE at the top of the repository)
 
 
 DOCUMENTATION = r"""

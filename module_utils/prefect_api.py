@@ -1,5 +1,5 @@
 # Copyright: prefect-stack contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# MIT License (see LICENSE at the top of the repository)
 """Shared part of the ``prefect_*`` modules: a Prefect REST API client and a reconcile loop.
 
 Stdlib + ansible.module_utils only (modules run on a plain host python, no ``prefect`` import).

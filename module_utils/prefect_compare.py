@@ -1,5 +1,5 @@
 # Copyright: prefect-stack contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# MIT License (see LICENSE at the top of the repository)
 """Desired-vs-actual comparison and secret masking shared by the ``prefect_*`` modules.
 
 Secret paths use Prefect's own ``secret_fields`` notation from block schemas: dotted keys where

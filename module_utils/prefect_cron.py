@@ -1,5 +1,5 @@
 # Copyright: prefect-stack contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# MIT License (see LICENSE at the top of the repository)
 """A small, dependency-free validator for the cron strings Prefect accepts.
 
 Five fields (minute hour day-of-month month day-of-week) with ``*``, ranges ``a-b``, lists

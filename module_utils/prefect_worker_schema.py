@@ -1,5 +1,5 @@
 # Copyright: prefect-stack contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# MIT License (see LICENSE at the top of the repository)
 """Base job templates of Prefect worker types: where to get them and how to check values.
 
 Stdlib only (``prefect_work_pools`` runs on the managed host's python, which need not have
