@@ -1,0 +1,139 @@
+"""Benchmark: how long a converge, a no-op ``site.yml`` and a no-op ``deploy_flows.yml`` take.
+
+Creates the molecule ``default`` instance (or ``--scenario``), times ``molecule converge`` on the
+fresh instance, then times ``--rounds`` no-op runs of ``site.yml`` and of ``deploy_flows.yml``
+against it with molecule's own inventory and settings (each must report ``changed=0``), prints
+min / median / max of each with the machine's load average, and destroys the instance unless
+``--keep``. The five slowest tasks of the last no-op ``site.yml`` come from ``profile_tasks``.
+Not a timed test: run it by hand on a machine with the test images built::
+
+    .venv/bin/python bench/noop_bench.py [--rounds 3] [--keep] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = REPO / ".venv" / "bin"
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+TASK_TIME = re.compile(r"^(.+?) -{3,}\s+(\d+\.\d+)s$", re.M)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}", "ANSIBLE_NOCOLOR": "1"}
+
+
+def molecule(step: str, scenario: str) -> float:
+    start = time.monotonic()
+    subprocess.run(  # noqa: S603
+        [str(VENV_BIN / "molecule"), step, "--scenario-name", scenario],
+        cwd=REPO, env=env(), check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return time.monotonic() - start
+
+
+def ephemeral_dir(scenario: str) -> Path:
+    """Molecule's working folder for the scenario: the newest one with an inventory."""
+    found = sorted(
+        Path.home().glob(f".ansible/tmp/molecule.*.{scenario}/inventory"),
+        key=lambda p: p.stat().st_mtime,
+    )
+    if not found:
+        raise SystemExit(f"no molecule inventory for scenario {scenario}: did create fail?")
+    return found[-1].parent
+
+
+def noop_run(playbook: str, scenario: str) -> tuple[float, str]:
+    folder = ephemeral_dir(scenario)
+    run_env = {
+        **env(),
+        "ANSIBLE_CONFIG": str(folder / "ansible.cfg"),
+        "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+        "ANSIBLE_LIBRARY": str(REPO / "library"),
+        "ANSIBLE_MODULE_UTILS": str(REPO / "module_utils"),
+    }
+    start = time.monotonic()
+    proc = subprocess.run(  # noqa: S603
+        [str(VENV_BIN / "ansible-playbook"), "-i", str(folder / "inventory"), str(REPO / playbook)],
+        cwd=REPO, env=run_env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    elapsed = time.monotonic() - start
+    recaps = RECAP.findall(proc.stdout)
+    changed = [(host, c) for host, c, u, f in recaps if c != "0" or u != "0" or f != "0"]
+    if proc.returncode != 0 or not recaps or changed:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
+        raise SystemExit(
+            f"{playbook} was not a clean no-op (rc {proc.returncode}, {changed}):\n{tail}"
+        )
+    return elapsed, proc.stdout
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {
+        "min": round(min(values), 1),
+        "median": round(statistics.median(values), 1),
+        "max": round(max(values), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default="default")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="leave the instance running")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    figures: dict[str, object] = {"scenario": args.scenario, "load_before": os.getloadavg()[0]}
+    try:
+        log("creating the instance")
+        molecule("create", args.scenario)
+        log("converging the fresh instance")
+        figures["converge_s"] = round(molecule("converge", args.scenario), 1)
+        times: dict[str, list[float]] = {"site.yml": [], "deploy_flows.yml": []}
+        last_site = ""
+        for round_no in range(1, args.rounds + 1):
+            for playbook, values in times.items():
+                elapsed, output = noop_run(playbook, args.scenario)
+                values.append(elapsed)
+                last_site = output if playbook == "site.yml" else last_site
+                log(f"round {round_no}: no-op {playbook} {elapsed:.1f} s")
+        figures["noop_s"] = {name: spread(values) for name, values in times.items()}
+        figures["slowest_tasks"] = [
+            f"{name.strip()} {seconds}s" for name, seconds in TASK_TIME.findall(last_site)[:5]
+        ]
+        figures["load_after"] = os.getloadavg()[0]
+    finally:
+        if not args.keep:
+            log("destroying the instance")
+            molecule("destroy", args.scenario)
+
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return
+    print(f"scenario {figures['scenario']}: load {figures['load_before']:.1f} before, "
+          f"{figures['load_after']:.1f} after")  # fmt: skip
+    print(f"converge of the fresh instance: {figures['converge_s']} s")
+    for name, values in figures["noop_s"].items():
+        print(f"no-op {name}: min {values['min']} s, median {values['median']} s, "
+              f"max {values['max']} s ({args.rounds} runs)")  # fmt: skip
+    print("slowest tasks of the last no-op site.yml:")
+    for line in figures["slowest_tasks"]:
+        print(f"  {line}")
+
+
+if __name__ == "__main__":
+    main()
