@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -103,11 +104,36 @@ def _require_file_system(block: Block, slug: str) -> None:
     cache_policy=NO_CACHE,
 )
 def write_to_store(block: Block, slug: str, path: str, content: bytes) -> str:
-    """Write ``content`` to ``path`` in the data-store block; return where it went."""
+    """Write ``content`` to ``path`` in the data-store block; return where it went.
+
+    A reader never sees a half-written file: on a local file system the content goes to a
+    temporary name beside the target, is flushed to disk and then renamed over it (an object
+    store such as GCS publishes an object only once its upload is complete).
+    """
     _require_file_system(block, slug)
-    written = block.write_path(path, content)
+    from prefect.filesystems import LocalFileSystem
+
+    if isinstance(block, LocalFileSystem):
+        written = _replace_local_file(block, path, content)
+    else:
+        written = block.write_path(path, content)
     get_run_logger().info("Wrote %d bytes to %s in data store %s", len(content), written, slug)
     return str(written)
+
+
+def _replace_local_file(block: Block, path: str, content: bytes) -> str:
+    temporary = f"{path}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staged = block.write_path(temporary, content)
+    try:
+        with open(staged, "rb+") as handle:
+            os.fsync(handle.fileno())
+        # The temporary name is the target's plus a suffix, in the same folder.
+        target = os.path.join(os.path.dirname(staged), os.path.basename(path))
+        os.replace(staged, target)
+    except BaseException:
+        Path(staged).unlink(missing_ok=True)
+        raise
+    return target
 
 
 @task(

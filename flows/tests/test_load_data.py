@@ -31,6 +31,23 @@ def test_default_run_stores_the_shipped_sample(data_store: Path) -> None:
     assert summary["stored_at"] == str(data_store / "news" / "dataset.csv")
 
 
+def test_the_dataset_is_replaced_whole(data_store: Path, tmp_path: Path) -> None:
+    """A reader that opened the old dataset keeps reading it whole: the new one is renamed in."""
+    load_data()
+    target = data_store / "news" / "dataset.csv"
+    first = target.read_bytes()
+    source = tmp_path / "small.csv"
+    source.write_bytes(SMALL_CSV)
+
+    with target.open("rb") as reader:
+        reader.read(10)
+        assert load_data(source=str(source))["rows"] == 40
+        # A rewrite in place would have truncated the file under this reader.
+        assert first[:10] + reader.read() == first
+    assert len(stored(data_store)) == 40
+    assert sorted(p.name for p in target.parent.iterdir()) == ["dataset.csv"]
+
+
 def test_http_source_is_downloaded_and_stored(data_store: Path, http_server) -> None:
     http_server.routes["/news.csv"] = lambda handler: (200, SMALL_CSV)
 
