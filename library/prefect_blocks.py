@@ -13,6 +13,11 @@ description:
   - All items are validated before anything is written - unknown block type (the message lists
     the types the server has), bad block name, fields the block schema does not know, missing
     required fields, references to blocks that neither exist nor are declared, duplicates.
+  - The options of each block are checked by the module itself, before any API call, and never
+    coerced - a string is not a mapping, a list is not a string (a number is still read as the
+    text of a string option). No value of O(blocks[].data) may hold a NUL character (Prefect's
+    database refuses them) or be a C($ref) that is not a reference; names have at most 255
+    characters. Messages echo at most 80 characters of a value.
   - Secret values (the block schema's C(secret_fields), every C(secret) block, any
     C(service_account_info), and fields named like passwords/tokens/keys) are masked as
     C(********) in the diff and in the echoed invocation, also with C(-vvv).
@@ -144,8 +149,10 @@ import re  # noqa: E402
 
 from ansible.module_utils.prefect_api import Change, PrefectObjectsModule, q  # noqa: E402
 from ansible.module_utils.prefect_compare import collect_strings, mask_value  # noqa: E402
+from ansible.module_utils.prefect_validate import join, name_problem, short  # noqa: E402
 
 NAME_RE = re.compile(r"^[a-z0-9-]+$")
+REF_FORMS = "{$ref: {block_type: <slug>, name: <name>}} or {$ref: {block_document_id: <uuid>}}"
 UUID_RE = re.compile(r"^[0-9a-fA-F-]{36}$")
 ALWAYS_SECRET = ["service_account_info"]
 SECRET_KEY_RE = re.compile(
@@ -172,6 +179,7 @@ def ref_of(value):
 class BlocksModule(PrefectObjectsModule):
     kind = "blocks"
     item_spec = ITEM_SPEC
+    name_fields = ("block_type", "name")
 
     def item_key(self, item):
         return (item["block_type"], item["name"])
@@ -193,16 +201,16 @@ class BlocksModule(PrefectObjectsModule):
                 paths.append(key)
         return paths
 
-    def sanitized_items(self):
-        out = []
-        for item in self.items:
-            item = dict(item)
-            data = item.get("data") or {}
+    def sanitize_item(self, item):
+        item = dict(item)
+        data = item.get("data") or {}
+        if isinstance(data, dict):
             item["data"] = dict(
                 (k, v if ref_of(v) else mask_value(v, ["*"])) for k, v in data.items()
             )
-            out.append(item)
-        return out
+        else:
+            item["data"] = mask_value(data, ["*"])
+        return item
 
     # ---- read-only lookups --------------------------------------------------------------
     def load(self):
@@ -256,8 +264,8 @@ class BlocksModule(PrefectObjectsModule):
                 index,
                 label,
                 "block_type",
-                "unknown block type {!r}; the server has: {}".format(
-                    slug, ", ".join(sorted(self.types))
+                "unknown block type {}; the server has: {}".format(
+                    short(slug), ", ".join(sorted(self.types))
                 ),
             )
             return
@@ -279,33 +287,37 @@ class BlocksModule(PrefectObjectsModule):
                 self.errors.add(
                     index,
                     label,
-                    f"data.{key}",
-                    "{} has no field {!r} (fields: {})".format(slug, key, ", ".join(sorted(props))),
+                    join("data", key),
+                    "{} has no field {} (fields: {})".format(
+                        slug, short(key), ", ".join(sorted(props))
+                    ),
                 )
             ref = ref_of(value)
             if ref is not None:
                 self.validate_ref(index, label, key, ref, refs)
+            elif isinstance(value, dict) and "$ref" in value:
+                # Prefect reads any {$ref: ...} as a reference: one it cannot resolve is a 500
+                self.errors.add(index, label, join("data", key), "a reference is " + REF_FORMS)
         for key in fields.get("required") or []:
             if key not in data:
                 self.errors.add(index, label, f"data.{key}", f"required field of {slug} is missing")
 
     def validate_ref(self, index, label, key, ref, refs):
-        field = f"data.{key}"
+        field = join("data", key)
         if key not in refs:
             self.errors.add(index, label, field, "this field does not hold a block reference")
         if "block_document_id" in ref:
             if not UUID_RE.match(str(ref["block_document_id"])):
                 self.errors.add(index, label, field, "block_document_id must be a UUID")
             return
-        if set(ref) != {"block_type", "name"}:
-            self.errors.add(
-                index,
-                label,
-                field,
-                "a reference is {$ref: {block_type: <slug>, name: <name>}} or "
-                "{$ref: {block_document_id: <uuid>}}",
-            )
+        if set(ref) != {"block_type", "name"} or not all(isinstance(v, str) for v in ref.values()):
+            self.errors.add(index, label, field, "a reference is " + REF_FORMS)
             return
+        for part in ("block_type", "name"):  # read_block puts them in a URL path
+            problem = name_problem(ref[part])
+            if problem:
+                self.errors.add(index, label, f"{field}.$ref.{part}", problem)
+                return
         target = (ref["block_type"], ref["name"])
         wanted = (refs.get(key) or {}).get("block_type_slug")
         if wanted and ref["block_type"] != wanted:
@@ -313,7 +325,7 @@ class BlocksModule(PrefectObjectsModule):
                 index,
                 label,
                 field,
-                "must reference a {} block, not {}".format(wanted, ref["block_type"]),
+                "must reference a {} block, not {}".format(wanted, short(ref["block_type"])),
             )
         declared = [self.item_key(i) for i in self.items[:index] if i["state"] == "present"]
         if target in declared:

@@ -20,6 +20,12 @@ description:
     the entrypoint's file and function (parsed with C(ast), never imported), parameters the flow
     function does not take, a work pool that is neither declared nor on the server, duplicate
     names - and every message names the item and the field.
+  - The options of each item are checked by the module itself, before any API call, and never
+    coerced - a string is not a list, C(maybe) is not a boolean, C(rows=5) is not a mapping (a
+    number is still read as the text of a string option). No value may hold a NUL character
+    (Prefect's database refuses them); names (of the deployment, its flow, work pool and work
+    queue) have at most 255 characters and no control characters. Messages echo at most 80
+    characters of a value.
 version_added: "0.1.0"
 author: prefect-stack contributors
 options:
@@ -84,6 +90,7 @@ options:
       name:
         description:
           - Deployment name. C(flow-name/deployment-name) sets the flow name as well.
+          - Without C(/ % & > <) or control characters, at most 255 characters.
         type: str
         required: true
       flow_name:
@@ -102,7 +109,7 @@ options:
       schedules:
         description:
           - List of C({cron, timezone, active, day_or}); C(timezone) defaults to C(UTC),
-            C(active) and C(day_or) to true. Only cron schedules are supported.
+            C(active) and C(day_or) (booleans) to true. Only cron schedules are supported.
         type: list
         elements: dict
         default: []
@@ -121,7 +128,8 @@ options:
         description: Version string shown in the UI.
         type: str
       concurrency_limit:
-        description: Maximum concurrent runs of this deployment; omitted means no limit.
+        description:
+          - Maximum concurrent runs of this deployment, 1 to 2147483647; omitted means no limit.
         type: int
       paused:
         description: Whether the deployment (and its schedules) is paused.
@@ -208,6 +216,15 @@ from ansible.module_utils.prefect_compare import (  # noqa: E402
     mask_value,
 )
 from ansible.module_utils.prefect_cron import CronError, validate_cron  # noqa: E402
+from ansible.module_utils.prefect_validate import (  # noqa: E402
+    BANNED_NAME_CHARACTERS,
+    MAX_INT,
+    check_options,
+    clip,
+    convert,
+    join,
+    short,
+)
 
 try:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -221,7 +238,11 @@ SCHEDULE_KEYS = ("cron", "timezone", "active", "day_or")
 ENV_VALUES_PATH = "job_variables.env.*"
 ENV_VALUES_PATHS = ("job_variables.env.*",)
 WORK_POOL_KEYS = ("name", "work_queue_name", "job_variables")
-NAME_BAD = re.compile(r"[/%&><]")
+# the keys of work_pool, typed before the lookups use them (unknown keys: validate_item)
+WORK_POOL_SPEC = dict(
+    name=dict(type="str"), work_queue_name=dict(type="str"), job_variables=dict(type="dict")
+)
+NAME_BAD = re.compile("[" + re.escape(BANNED_NAME_CHARACTERS) + "]")
 JSON_TYPES = {
     "str": "string",
     "int": "integer",
@@ -255,6 +276,8 @@ def flow_function(path, func_name):
             tree = ast.parse(handle.read(), filename=path)
     except SyntaxError as err:
         return None, [], f"syntax error in {path} line {err.lineno}: {err.msg}"
+    except (OSError, ValueError) as err:  # unreadable, or NUL bytes in the source
+        return None, [], f"cannot parse {path}: {err}"
     funcs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     for node in funcs:
         if node.name == func_name:
@@ -304,6 +327,7 @@ class DeploymentsModule(PrefectObjectsModule):
     kind = "deployments"
     item_spec = ITEM_SPEC
     supports_prune = True
+    name_fields = ("name", "flow_name", "work_pool.name", "work_pool.work_queue_name")
     extra_spec = dict(
         project_dir=dict(type="path", required=True),
         code_dir=dict(type="path"),
@@ -323,7 +347,7 @@ class DeploymentsModule(PrefectObjectsModule):
         self.label = (key, value or "true")
         self.code = {}  # index -> (flow name, schema)
         for item in self.items:
-            if "/" in (item["name"] or ""):
+            if isinstance(item, dict) and isinstance(item["name"], str) and "/" in item["name"]:
                 flow, _, name = item["name"].partition("/")
                 item["flow_name"] = item["flow_name"] or flow
                 item["name"] = name
@@ -374,7 +398,7 @@ class DeploymentsModule(PrefectObjectsModule):
         if not os.path.isfile(path):
             self.code[index] = (
                 "error",
-                f"file {path_part} does not exist (in {self.code_dir})",
+                f"file {clip(path_part, 80)} does not exist (in {self.code_dir})",
             )
             return
         node, names, error = flow_function(path, func)
@@ -384,8 +408,8 @@ class DeploymentsModule(PrefectObjectsModule):
         if node is None:
             self.code[index] = (
                 "error",
-                "{} has no top-level function {!r} (functions: {})".format(
-                    path_part, func, ", ".join(names) or "none"
+                "{} has no top-level function {} (functions: {})".format(
+                    clip(path_part, 120), short(func), clip(", ".join(names) or "none", 300)
                 ),
             )
             return
@@ -394,8 +418,8 @@ class DeploymentsModule(PrefectObjectsModule):
         if item["flow_name"] and deco_name and item["flow_name"] != deco_name:
             self.code[index] = (
                 "error",
-                "flow_name {!r} differs from the @flow(name={!r}) of {}".format(
-                    item["flow_name"], deco_name, entry
+                "flow_name {} differs from the @flow(name={}) of {}".format(
+                    short(item["flow_name"]), short(deco_name), entry
                 ),
             )
             return
@@ -405,11 +429,23 @@ class DeploymentsModule(PrefectObjectsModule):
         self.code[index] = ("ok", schema, has_kwargs)
 
     # ---- validation ---------------------------------------------------------------------
+    def check_item(self, index, item):
+        if isinstance(item["work_pool"], dict):  # load() looks the pool up by its name
+            pool, problems = check_options(item["work_pool"], WORK_POOL_SPEC, "work_pool", False)
+            item["work_pool"] = pool
+            for field, message in problems:
+                self.errors.add(index, self.item_label(item), field, message)
+        super().check_item(index, item)
+
     def validate_item(self, index, item):
         self.register_secrets(item)
         label = self.item_label(item)
         if not item["name"] or NAME_BAD.search(item["name"]):
             self.errors.add(index, label, "name", "must be non-empty without / % & > <")
+        if item["flow_name"] is not None and (
+            not item["flow_name"] or NAME_BAD.search(item["flow_name"])
+        ):
+            self.errors.add(index, label, "flow_name", "must be non-empty without / % & > <")
         if item["state"] == "absent":
             if not item["flow_name"]:
                 self.errors.add(
@@ -432,9 +468,9 @@ class DeploymentsModule(PrefectObjectsModule):
                         self.errors.add(
                             index,
                             label,
-                            f"parameters.{key}",
-                            "the flow function takes no parameter {!r} (it takes: {})".format(
-                                key, ", ".join(props) or "none"
+                            join("parameters", key),
+                            "the flow function takes no parameter {} (it takes: {})".format(
+                                short(key), ", ".join(props) or "none"
                             ),
                         )
         for n, sched in enumerate(item["schedules"] or []):
@@ -445,7 +481,7 @@ class DeploymentsModule(PrefectObjectsModule):
                 self.errors.add(
                     index,
                     label,
-                    f"work_pool.{key}",
+                    join("work_pool", key),
                     "unknown key (known: {})".format(", ".join(WORK_POOL_KEYS)),
                 )
         if not pool.get("name"):
@@ -455,8 +491,8 @@ class DeploymentsModule(PrefectObjectsModule):
                 index,
                 label,
                 "work_pool.name",
-                "work pool {!r} is neither declared (declared: {}) nor on the server".format(
-                    pool["name"], ", ".join(sorted(self.declared_pools)) or "none"
+                "work pool {} is neither declared (declared: {}) nor on the server".format(
+                    short(pool["name"]), clip(", ".join(sorted(self.declared_pools)) or "none", 300)
                 ),
             )
         elif pool.get("job_variables") is not None:
@@ -470,13 +506,16 @@ class DeploymentsModule(PrefectObjectsModule):
                         self.errors.add(
                             index,
                             label,
-                            f"work_pool.job_variables.{key}",
-                            "not a variable of work pool {!r} (variables: {})".format(
-                                pool["name"], ", ".join(sorted(props))
+                            join("work_pool.job_variables", key),
+                            "not a variable of work pool {} (variables: {})".format(
+                                short(pool["name"]), ", ".join(sorted(props))
                             ),
                         )
-        if item["concurrency_limit"] is not None and item["concurrency_limit"] < 1:
-            self.errors.add(index, label, "concurrency_limit", "must be 1 or more")
+        limit = item["concurrency_limit"]
+        if limit is not None and not 1 <= limit <= MAX_INT:
+            self.errors.add(
+                index, label, "concurrency_limit", f"must be from 1 to {MAX_INT}, got {limit}"
+            )
 
     def validate_schedule(self, index, label, n, sched):
         field = f"schedules[{n}]"
@@ -488,22 +527,27 @@ class DeploymentsModule(PrefectObjectsModule):
                 self.errors.add(
                     index,
                     label,
-                    f"{field}.{key}",
+                    join(field, key),
                     "unsupported (only cron schedules: {})".format(", ".join(SCHEDULE_KEYS)),
                 )
         try:
             validate_cron(sched.get("cron"))
         except CronError as err:
-            self.errors.add(
-                index, label, field + ".cron", "{!r}: {}".format(sched.get("cron"), err)
-            )
+            self.errors.add(index, label, field + ".cron", f"{short(sched.get('cron'))}: {err}")
+        for key in ("active", "day_or"):
+            if sched.get(key) is not None:
+                sched[key], problem = convert(sched[key], "bool")
+                if problem:
+                    self.errors.add(index, label, f"{field}.{key}", problem)
         tz = sched.get("timezone")
-        if tz is not None and ZoneInfo is not None:
+        if tz is not None and not isinstance(tz, str):
+            self.errors.add(index, label, field + ".timezone", "expected a string (a tz name)")
+        elif tz is not None and ZoneInfo is not None:
             try:
-                ZoneInfo(str(tz))
+                ZoneInfo(tz)
             # A directory of the tz database ("America") or an over-long name is an OSError.
             except (ZoneInfoNotFoundError, ValueError, OSError):
-                self.errors.add(index, label, field + ".timezone", f"unknown timezone {tz!r}")
+                self.errors.add(index, label, field + ".timezone", f"unknown timezone {short(tz)}")
 
     # ---- planning -----------------------------------------------------------------------
     # ---- secrets ------------------------------------------------------------------------
@@ -513,8 +557,8 @@ class DeploymentsModule(PrefectObjectsModule):
         values = collect_strings(pool, [ENV_VALUES_PATH]) if isinstance(pool, dict) else []
         self.module.no_log_values.update(v for v in values if len(v) >= 4)
 
-    def sanitized_items(self):
-        return [mask_value(item, ["work_pool." + ENV_VALUES_PATH]) for item in self.items]
+    def sanitize_item(self, item):
+        return mask_value(item, ["work_pool." + ENV_VALUES_PATH])
 
     def desired_view(self, index, item):
         pool = item["work_pool"] or {}
@@ -532,8 +576,9 @@ class DeploymentsModule(PrefectObjectsModule):
                     {
                         "cron": s["cron"],
                         "timezone": s.get("timezone") or "UTC",
-                        "active": bool(s.get("active", True)),
-                        "day_or": bool(s.get("day_or", True)),
+                        # booleans by now (validate_schedule); not given means true
+                        "active": s.get("active") is not False,
+                        "day_or": s.get("day_or") is not False,
                     }
                     for s in item["schedules"] or []
                 ),

@@ -24,6 +24,11 @@ description:
     C(base_job_template) is checked too (placeholders without a variable, invalid schema,
     defaults). Messages name the pool and the field, e.g.
     C(work_pools[0] (cloud-run): job_variables.cpu: expected type string, got object)."
+  - The options of each pool are checked by the module itself, before any API call, and never
+    coerced - a list is not a string, C(maybe) is not a boolean (a number is still read as the
+    text of a string option). No value may hold a NUL character (Prefect's database refuses
+    them); the name and the type have at most 255 characters and no control characters.
+    Messages echo at most 80 characters of a value.
   - Values under secret-looking keys (password, token, secret, api_key, service_account_info,
     ...) are masked in the diff and in the echoed invocation.
 version_added: "0.1.0"
@@ -65,7 +70,8 @@ options:
     required: true
     suboptions:
       name:
-        description: Work pool name.
+        description: Work pool name, without C(/ % & > <) or control characters, at most 255
+          characters.
         type: str
         required: true
       type:
@@ -78,7 +84,7 @@ options:
         type: str
       concurrency_limit:
         description:
-          - Maximum concurrent flow runs of the pool; C(-1) removes the limit.
+          - Maximum concurrent flow runs of the pool, 0 to 2147483647; C(-1) removes the limit.
           - Left as it is on the server when not given (so that a role that only ensures the pool
             exists does not undo a limit set elsewhere).
         type: int
@@ -178,6 +184,13 @@ from ansible.module_utils.prefect_api import (  # noqa: E402
     q,
 )
 from ansible.module_utils.prefect_compare import collect_strings  # noqa: E402
+from ansible.module_utils.prefect_validate import (  # noqa: E402
+    BANNED_NAME_CHARACTERS,
+    MAX_INT,
+    join,
+    name_problem,
+    short,
+)
 
 # (option, API field) managed only when the option is given
 OPTIONAL_FIELDS = (
@@ -213,6 +226,7 @@ class WorkPoolsModule(PrefectObjectsModule):
     kind = "work_pools"
     item_spec = ITEM_SPEC
     extra_spec = EXTRA_SPEC
+    name_fields = ("name", "type")
 
     def __init__(self):
         super().__init__()
@@ -349,8 +363,11 @@ class WorkPoolsModule(PrefectObjectsModule):
     # ---- validation ---------------------------------------------------------------------
     def validate_item(self, index, item):
         name = item["name"]
-        if not name or not name.strip() or "/" in name or "%" in name:
-            self.errors.add(index, name, "name", "must be non-empty, without '/' or '%'")
+        # Prefect's rule for work pool names (NonEmptyishName)
+        if not name.strip("' \"") or any(c in name for c in BANNED_NAME_CHARACTERS):
+            self.errors.add(
+                index, name, "name", "must be non-empty, without any of " + BANNED_NAME_CHARACTERS
+            )
             return
         if item["state"] == "absent":
             return
@@ -364,9 +381,13 @@ class WorkPoolsModule(PrefectObjectsModule):
                 "the pool exists with type {!r}; the type of a "
                 "work pool cannot change (remove it with state: absent first)".format(pool["type"]),
             )
-        if item["concurrency_limit"] is not None and item["concurrency_limit"] < -1:
+        limit = item["concurrency_limit"]
+        if limit is not None and not -1 <= limit <= MAX_INT:
             self.errors.add(
-                index, name, "concurrency_limit", "must be 0 or more (or -1 for no limit)"
+                index,
+                name,
+                "concurrency_limit",
+                f"must be 0 or more (or -1 for no limit) and at most {MAX_INT}, got {limit}",
             )
         template = item["base_job_template"]
         if template is not None:
@@ -378,8 +399,9 @@ class WorkPoolsModule(PrefectObjectsModule):
                     index,
                     name,
                     "type",
-                    "unknown work pool type {!r}; known types: {} (or give "
-                    "base_job_template)".format(item["type"], ", ".join(sorted(self.known_types))),
+                    "unknown work pool type {}; known types: {} (or give base_job_template)".format(
+                        short(item["type"]), ", ".join(sorted(self.known_types))
+                    ),
                 )
                 return
             if item["job_variables"]:
@@ -387,9 +409,9 @@ class WorkPoolsModule(PrefectObjectsModule):
                     index,
                     name,
                     "type",
-                    "no default base job template is known for type {!r} ({} is unavailable "
+                    "no default base job template is known for type {} ({} is unavailable "
                     "and no worker_python answered): give base_job_template".format(
-                        item["type"], SERVER_SOURCE
+                        short(item["type"]), SERVER_SOURCE
                     ),
                 )
                 return
@@ -439,7 +461,7 @@ class WorkPoolsModule(PrefectObjectsModule):
                 self.errors.add(
                     index,
                     name,
-                    f"job_variables.{key}",
+                    join("job_variables", key),
                     "not a variable of the {} base job template (variables: {})".format(
                         item["type"], ", ".join(sorted(props))
                     ),
@@ -482,10 +504,13 @@ class WorkPoolsModule(PrefectObjectsModule):
         for path, slug, value in refs:
             field = fmt(path)
             problem = self.schema.check_block_ref(value)
+            ref = value["$ref"] if problem is None else {}
+            for key in ("block_type", "name"):  # read_block puts them in a URL path
+                if problem is None and key in ref and name_problem(ref[key]):
+                    problem = f"$ref.{key}: {name_problem(ref[key])}"
             if problem:
                 self.errors.add(index, name, field, problem)
                 continue
-            ref = value["$ref"]
             doc = self.read_block(ref)
             if "block_document_id" in ref:
                 label = "block document {}".format(ref["block_document_id"])
@@ -530,21 +555,18 @@ class WorkPoolsModule(PrefectObjectsModule):
             values += collect_strings(template, self.schema.template_secret_paths(template, ""))
         self.module.no_log_values.update(v for v in values if len(v) >= 4)
 
-    def sanitized_items(self):
-        out = []
-        for item in self.items:
-            item = dict(item)
-            if item.get("job_variables"):
-                item["job_variables"] = mask_value(
-                    item["job_variables"], self.schema.secret_paths(item["job_variables"])
-                )
-            if isinstance(item.get("base_job_template"), dict):
-                item["base_job_template"] = mask_value(
-                    item["base_job_template"],
-                    self.schema.template_secret_paths(item["base_job_template"], ""),
-                )
-            out.append(item)
-        return out
+    def sanitize_item(self, item):
+        item = dict(item)
+        if item.get("job_variables"):
+            item["job_variables"] = mask_value(
+                item["job_variables"], self.schema.secret_paths(item["job_variables"])
+            )
+        if isinstance(item.get("base_job_template"), dict):
+            item["base_job_template"] = mask_value(
+                item["base_job_template"],
+                self.schema.template_secret_paths(item["base_job_template"], ""),
+            )
+        return item
 
     def secret_paths_of(self, *views):
         paths = []

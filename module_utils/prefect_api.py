@@ -8,9 +8,10 @@ Stdlib + ansible.module_utils only (modules run on a plain host python, no ``pre
   retries on connection errors and 5xx, clear messages for 401/403/422, paging for ``/filter``.
 * ``PrefectObjectsModule``: the loop every object kind shares. A kind subclasses it and fills in
   ``load`` (read-only lookups), ``validate_item``, ``desired``, ``compare_view`` and the three
-  writes. The base class checks duplicates, validates ALL items before any write, plans
-  create/update/delete/unchanged by comparing desired with actual state, honours check mode,
-  builds the per-item ``diff`` (secrets masked) and the ``results`` list.
+  writes. The base class checks each item's options itself (``prefect_validate``: types, NUL
+  characters, names) before any API call, checks duplicates, validates ALL items before any
+  write, plans create/update/delete/unchanged by comparing desired with actual state, honours
+  check mode, builds the per-item ``diff`` (secrets masked) and the ``results`` list.
 """
 
 import base64
@@ -25,6 +26,13 @@ from ansible.module_utils.prefect_compare import (
     mask_pair,
     mask_value,
     strip_request_data,
+)
+from ansible.module_utils.prefect_validate import (
+    check_options,
+    clip,
+    lookup,
+    name_problem,
+    storable,
 )
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.six.moves.urllib.parse import quote, urlencode
@@ -148,13 +156,15 @@ class PrefectClient:
                     continue
                 reason = getattr(err, "reason", err)
                 raise PrefectAPIError(  # noqa: B904
-                    f"cannot reach the Prefect API at {self.api_url} ({method} {path}): {reason}",
+                    f"cannot reach the Prefect API at {self.api_url} ({method} {clip(path, 300)}): "
+                    f"{reason}",
                     method=method,
                     path=path,
                 )
 
     def _message(self, status, method, path, detail):
         detail = strip_request_data(detail)
+        path = clip(path, 300)  # a path holds names the user gave
         if status == 401:
             return (
                 f"Prefect API at {self.api_url} refused the credentials "
@@ -201,12 +211,13 @@ class ValidationErrors:
         self.errors = []
 
     def add(self, index, name, field, message):
+        # every part is cut short: the name and field paths echo what the user gave
         where = f"{self.kind}[{index}]" if index is not None else self.kind
         if name:
-            where += f" ({name})"
+            where += f" ({clip(name, 80)})"
         if field:
-            where += f": {field}"
-        self.errors.append(f"{where}: {message}")
+            where += f": {clip(field, 160)}"
+        self.errors.append(f"{where}: {clip(message, 2000)}")
 
     def __bool__(self):
         return bool(self.errors)
@@ -241,18 +252,34 @@ class PrefectObjectsModule:
     extra_spec = {}  # further module options
     supports_prune = False
     parallel_writes = 1  # objects of this kind can be written concurrently when > 1
+    # dotted paths of an item's values that name Prefect objects (checked by name_problem)
+    name_fields = ("name",)
 
     def __init__(self):
         spec = dict(COMMON_ARGUMENT_SPEC)
-        spec[self.kind] = dict(type="list", elements="dict", required=True, options=self.item_spec)
+        # the items are checked by check_options, not by Ansible (see prefect_validate)
+        spec[self.kind] = dict(type="raw", required=True)
         spec.update(self.extra_spec)
         self.module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
         p = self.module.params
         self.client = PrefectClient(
             p["api_url"], p["api_auth_string"], p["validate_certs"], p["timeout"]
         )
-        self.items = p[self.kind] or []
         self.errors = ValidationErrors(self.kind)
+        self.bad_items = set()  # indexes of items whose options are not what the spec says
+        self.items = []
+        raw = p[self.kind]
+        if not isinstance(raw, list):
+            self.errors.add(None, None, None, "expected a list of mappings")
+            raw = []
+        for index, given in enumerate(raw):
+            item, problems = check_options(given, self.item_spec, "")
+            self.items.append(item)
+            if problems:
+                self.bad_items.add(index)
+            label = self.item_label(item) if isinstance(item, dict) else None
+            for field, message in problems:
+                self.errors.add(index, label, field, message)
 
     # ---- hooks -------------------------------------------------------------------------
     def item_key(self, item):
@@ -267,6 +294,21 @@ class PrefectObjectsModule:
 
     def load(self):
         """Read-only lookups (server state needed for validation and planning)."""
+
+    def check_item(self, index, item):
+        """Checks that need no server, run before any API call: values Prefect cannot store,
+        names no URL or index holds. Extend it for what ``load`` needs well formed."""
+        label = self.item_label(item)
+        unstorable = set()
+        for key in self.item_spec:
+            for field, message in storable(item[key], key):
+                self.errors.add(index, label, field, message)
+                unstorable.add(field)
+        for field in self.name_fields:
+            value = lookup(item, field)
+            problem = name_problem(value) if isinstance(value, str) else None
+            if problem and field not in unstorable:  # a NUL is a control character too
+                self.errors.add(index, label, field, problem)
 
     def validate_item(self, index, item):
         """Add errors to ``self.errors``; must not write."""
@@ -296,9 +338,16 @@ class PrefectObjectsModule:
         if errors:
             raise errors[0]
 
+    def sanitize_item(self, item):
+        """One item (a mapping) as echoed in ``invocation`` (override to mask secret data)."""
+        return item
+
     def sanitized_items(self):
-        """Items as echoed in ``invocation`` (override to mask secret data)."""
-        return self.items
+        """Items as echoed in ``invocation``; one that is not even a mapping is masked whole."""
+        return [
+            self.sanitize_item(item) if isinstance(item, dict) else mask_value(item, ["*"])
+            for item in self.items
+        ]
 
     # ---- machinery ---------------------------------------------------------------------
     def fail(self, msg, **kwargs):
@@ -325,17 +374,25 @@ class PrefectObjectsModule:
             else:
                 seen[key] = index
 
+    def fail_validation(self):
+        self.fail(
+            "validation failed, nothing was changed: " + "; ".join(self.errors.errors),
+            validation_errors=self.errors.errors,
+        )
+
     def run(self):
+        for index, item in enumerate(self.items):
+            if index not in self.bad_items:
+                self.check_item(index, item)
+        if self.errors:
+            self.fail_validation()  # before any API call: no lookup sees these values
         try:
             self.load()
             self.check_duplicates()
             for index, item in enumerate(self.items):
                 self.validate_item(index, item)
             if self.errors:
-                self.fail(
-                    "validation failed, nothing was changed: " + "; ".join(self.errors.errors),
-                    validation_errors=self.errors.errors,
-                )
+                self.fail_validation()
             changes = [self.plan_item(item) for item in self.items]
             if self.supports_prune:
                 declared = set(self.item_key(item) for item in self.items)

@@ -27,6 +27,11 @@ class CronError(ValueError):
     pass
 
 
+def _shown(token):
+    """``repr(token)`` cut to 40 characters (messages echo tokens; this file imports nothing)."""
+    return repr(token) if len(token) <= 38 else repr(token[:35]) + "..."
+
+
 def _value(token, field):
     name, low, high, names = field
     upper = token.upper()
@@ -37,8 +42,10 @@ def _value(token, field):
     # str.isdigit() accepts digits int() does not read ('²') and other scripts' digits.
     if not (token.isascii() and token.isdigit()):
         raise CronError(
-            "{}: {!r} is not a number{}".format(
-                name, token, " or a name ({})".format(",".join(sorted(names))) if names else ""
+            "{}: {} is not a number{}".format(
+                name,
+                _shown(token),
+                " or a name ({})".format(",".join(sorted(names))) if names else "",
             )
         )
     number = int(token)
@@ -53,11 +60,11 @@ def _check_field(text, field):
         raise CronError(f"{name}: empty")
     for part in text.split(","):
         if part == "":
-            raise CronError(f"{name}: empty list item in {text!r}")
+            raise CronError(f"{name}: empty list item in {_shown(text)}")
         base, sep, step = part.partition("/")
         if sep:
             if not (step.isascii() and step.isdigit()) or int(step) == 0:
-                raise CronError(f"{name}: step {step!r} must be a positive number")
+                raise CronError(f"{name}: step {_shown(step)} must be a positive number")
             if int(step) > high:
                 raise CronError(f"{name}: step {step} is larger than {high}")
         if base in ("*", "?"):
@@ -71,7 +78,7 @@ def _check_field(text, field):
         if dash:
             last = _value(end, field)
             if last < first:
-                raise CronError(f"{name}: range {base!r} goes backwards")
+                raise CronError(f"{name}: range {_shown(base)} goes backwards")
         elif sep:
             # "a/n" means "from a to the end, every n"
             pass
@@ -84,7 +91,7 @@ def validate_cron(expression):
     text = expression.strip()
     if text.startswith("@"):
         if text.lower() not in MACROS:
-            raise CronError("unknown macro {!r} (known: {})".format(text, " ".join(MACROS)))
+            raise CronError("unknown macro {} (known: {})".format(_shown(text), " ".join(MACROS)))
         return text
     parts = text.split()
     if len(parts) != 5:

@@ -180,7 +180,7 @@ def check_block_ref(value):
         try:
             uuid.UUID(str(ref["block_document_id"]))
         except ValueError:
-            return "block_document_id {!r} is not a UUID".format(ref["block_document_id"])
+            return "block_document_id {} is not a UUID".format(_short(ref["block_document_id"]))
         return None
     if set(ref) == {"block_type", "name"} and all(isinstance(ref[k], str) for k in ref):
         return None

@@ -96,7 +96,11 @@ class ThrowawayPostgres:
 
 
 class RecordingProxy:
-    """A loopback HTTP proxy in front of the server that records (method, path) of each request."""
+    """A loopback HTTP proxy in front of the server that records (method, path) of each request.
+
+    A request to ``/case/<tag>/api/...`` is forwarded as ``/api/...`` and recorded with its whole
+    path, so that one playbook's tasks, each pointed at its own ``tagged_url``, can be told apart.
+    """
 
     def __init__(self, upstream_port: int):
         self.requests: list[tuple[str, str]] = []
@@ -114,9 +118,12 @@ class RecordingProxy:
                 body = self.rfile.read(length) if length else None
                 with proxy.lock:
                     proxy.requests.append((self.command, self.path.split("?")[0]))
+                upstream = self.path
+                if upstream.startswith("/case/"):
+                    upstream = "/" + upstream.split("/", 3)[3]
                 conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=120)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                conn.request(self.command, self.path, body=body, headers=headers)
+                conn.request(self.command, upstream, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
                 self.send_response(resp.status)
@@ -180,6 +187,11 @@ class PrefectTestServer:
         if self.proxy:
             return f"http://127.0.0.1:{self.proxy.port}/api"
         return self.direct_api_url
+
+    def tagged_url(self, tag: str) -> str:
+        """``api_url`` with requests recorded under ``/case/<tag>`` (see RecordingProxy)."""
+        assert self.proxy, "tagged URLs need the recording proxy"
+        return f"http://127.0.0.1:{self.proxy.port}/case/{tag}/api"
 
     def client_env(self) -> dict[str, str]:
         """Environment for the ``prefect`` CLI to talk to this server."""

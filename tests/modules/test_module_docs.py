@@ -27,7 +27,7 @@ def load(name: str, path):
 
 @pytest.fixture(scope="module")
 def modules():
-    for util in ("prefect_compare", "prefect_cron", "prefect_api"):
+    for util in ("prefect_compare", "prefect_cron", "prefect_validate", "prefect_api"):
         load(f"ansible.module_utils.{util}", REPO / "module_utils" / f"{util}.py")
     return {name: load(f"_test_{name}", REPO / "library" / f"{name}.py") for name in MODULES}
 

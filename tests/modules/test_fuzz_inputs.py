@@ -1,0 +1,306 @@
+"""Fuzzed inputs for the three modules: every bad value gets the module's own message, naming the
+item and the field, short whatever the input's size, never a traceback, and nothing is written.
+
+All the cases of one module run as tasks of one playbook (``ignore_errors``), so each is a module
+invocation of its own at the cost of one ``ansible-playbook``. Each task talks to the server
+through its own tagged URL of the recording proxy, so the writes of each case are known.
+Inputs that are in fact valid in Prefect (``Valid``) must be taken and read back unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.parse
+
+import pytest
+import yaml
+from conftest import VENV_BIN, ansible_env
+from test_prefect_deployments import POOL, deps
+
+HUGE = "x" * 100_000
+# characters of a one-item message, whatever the size of the input (the longest that is not an
+# echo: an unknown block type, with the list of the server's ~60 types)
+MAX_MESSAGE = 2500
+# Text a YAML file can hold that str.isdigit() and friends handle in surprising ways.
+ODD_TEXT = ["", " ", "\x00", "\u00b2", "\u0663", "\uff11", "\u202e", "😀", "../..", HUGE]
+# Names Prefect keeps as they are (created, then read back by name unchanged): the superscript
+# two, an Arabic-Indic three, a fullwidth one, a right-to-left override and an emoji.
+UNICODE_NAMES = {"\u00b2", "\u0663", "\uff11", "\u202e", "😀"}
+REF = "$ref"
+
+
+def q(name: str) -> str:
+    return urllib.parse.quote(name, safe="")
+
+
+class Valid:
+    """An input Prefect takes as it is: the run must succeed and ``path`` read back ``name`` (and
+    the ``fields`` given) unchanged."""
+
+    DELETE = {
+        "deployments": lambda obj: "/deployments/{}".format(obj["id"]),
+        "work_pools": lambda obj: "/work_pools/{}".format(q(obj["name"])),
+        "blocks": lambda obj: "/block_documents/{}".format(obj["id"]),
+    }
+
+    def __init__(self, kind: str, path: str, name: str, **fields):
+        self.kind, self.path, self.name, self.fields = kind, path, name, fields
+
+    def check_and_remove(self, server) -> str | None:
+        obj = server.api("GET", self.path)
+        if not obj or obj.get("name") != self.name:
+            return f"reads back {obj and obj.get('name')!r}, not {self.name!r}"
+        for key, value in self.fields.items():
+            if obj.get(key) != value:
+                return f"reads back another {key}"
+        server.api("DELETE", self.DELETE[self.kind](obj))  # other tests list these objects
+        return None
+
+
+def deployment_cases(project_dir) -> list[tuple[str, dict, str | Valid]]:
+    """(case id, module args, the field the message must name, or Valid)."""
+    cases = []
+
+    def case(case_id, expect, **changes):
+        args = deps(project_dir)
+        args["deployments"] = args["deployments"][:1]
+        item = args["deployments"][0]
+        item["name"] = "load-data/t-fuzz"
+        item.update(changes)
+        cases.append((case_id, args, expect))
+
+    for i, tz in enumerate(["America", "Europe", "posix", "", HUGE, "\x00", "../../etc/passwd",
+                            "UTC\n", 5, ["UTC"], {"a": 1}]):  # fmt: skip
+        case(f"timezone-{i}", "schedules[0].timezone",
+             schedules=[{"cron": "0 0 1 * *", "timezone": tz}])  # fmt: skip
+    crons = ["\u00b2 * * * *", "0 0 \u0663 * *", "\uff11 * * * *", "*/\u00b2 * * * *",
+             "0 0 1 * *" * 1000, "", "0 0 1 * * \x00", 5, ["0 0 1 * *"], {"cron": "x"},
+             "1-\u00b2 * * * *", "0 0 1 * MON-\u00b2", HUGE + " * * * *", "*/" + HUGE + " * * * *",
+             "@" + HUGE]  # fmt: skip
+    for i, cron in enumerate(crons):
+        case(f"cron-{i}", "schedules[0]", schedules=[{"cron": cron, "timezone": "UTC"}])
+    names = ["", "/", "a/b/c", HUGE + "/x", "load-data/", 5, ["x"], None, "x" * 256,
+             "load-data/" + "y" * 256, "a\nb", "load-data/a\x00"]  # fmt: skip
+    for i, name in enumerate(names):
+        expect = "flow_name" if name == HUGE + "/x" else "name"
+        if name == 5:  # Ansible's str type reads a YAML number as its text: Prefect keeps '5'
+            expect = Valid("deployments", "/deployments/name/load-data/5", "5")
+        case(f"name-{i}", expect, name=name)
+    longest = "z" * 255  # the longest name the modules take: Prefect stores it and reads it back
+    case("name-longest", Valid("deployments", f"/deployments/name/load-data/{longest}", longest),
+         name="load-data/" + longest)  # fmt: skip
+    for i, flow in enumerate(["a&b", HUGE, ["x"], "a\tb"]):
+        case(f"flow_name-{i}", "flow_name", flow_name=flow)
+    entries = ["", "flows/load_data.py", ":load_data", HUGE, "flows/../../etc/passwd:x",
+               "flows/load_data.py:\u00b2", 5, HUGE + ".py:f", "flows/load_data.py:" + HUGE,
+               "flows/\x00.py:f"]  # fmt: skip
+    for i, entry in enumerate(entries):
+        case(f"entrypoint-{i}", "entrypoint", entrypoint=entry)
+    for i, params in enumerate(["rows=5", [1, 2], 5, {"no_such_param": 1}, {HUGE: 1}]):
+        case(f"parameters-{i}", "parameters", parameters=params)
+    case("parameters-nul", "parameters.source", parameters={"source": "a\x00"})
+    case("parameters-inf", "parameters.rows", parameters={"rows": float("inf")})
+    case("parameters-deep", "parameters.source", parameters={"source": _deep(100)})
+    for i, tags in enumerate(["ml", {"a": 1}, 5, [["ml"]], ["ml", "a\x00"], [None]]):
+        case(f"tags-{i}", "tags", tags=tags)
+    for i, pool in enumerate([5, "x" * 300, {"name": 5}, {"name": ""}, {"name": "undeclared"},
+                              {"name": POOL, "job_variables": "env=A"}, {"name": {"a": 1}},
+                              {"name": ["x"]}, {"name": HUGE}, {"name": "a\x00"},
+                              {"name": POOL, "work_queue_name": HUGE},
+                              {"name": POOL, "work_queue_name": [5.5]},
+                              {"name": POOL, "job_variables": {"env": {"A": "\x00"}}},
+                              ]):  # fmt: skip
+        case(f"work_pool-{i}", "work_pool", work_pool=pool)
+    # POOL has no variables schema: Prefect takes any job variable, a 100 KB key included
+    case("work_pool-huge-variable", Valid("deployments", "/deployments/name/load-data/t-fuzz",
+                                          "t-fuzz", job_variables={HUGE: 1}),
+         work_pool={"name": POOL, "job_variables": {HUGE: 1}})  # fmt: skip
+    for i, limit in enumerate([-5, "many", 1e30, [1], 0, 2**31, True, "\u0663", 1.5, "1e3"]):
+        case(f"concurrency_limit-{i}", "concurrency_limit", concurrency_limit=limit)
+    for i, schedules in enumerate(["0 0 1 * *", [5], [{"cron": "0 0 1 * *", "active": "maybe"}],
+                                   [{"cron": "0 0 1 * *", "day_or": HUGE}], [{}],
+                                   [{"cron": "0 0 1 * *", "active": [True]}],
+                                   [{"cron": "0 0 1 * *", HUGE: 1}]]):  # fmt: skip
+        case(f"schedules-{i}", "schedules", schedules=schedules)
+    for key, values in {"paused": ["maybe", [True], 2], "enforce_parameter_schema": ["x"],
+                        "state": ["gone", 5, ""], "description": ["a\x00", {"a": 1}],
+                        "version": [["1"], "\x00"], "bogus_option": [1]}.items():  # fmt: skip
+        for i, value in enumerate(values):
+            case(f"{key}-{i}", key, **{key: value})
+    cases.append(("item-not-a-mapping", {**deps(project_dir), "deployments": ["x"]}, ""))
+    return cases
+
+
+def _deep(levels: int):
+    value: object = "v"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def pool_cases() -> list[tuple[str, dict, str | Valid]]:
+    cases = []
+    for i, name in enumerate(ODD_TEXT + [5, None, ["p"], "x" * 256, "a&b", "a\nb", "'\""]):
+        expect = "name"
+        if name == 5 or (isinstance(name, str) and name in UNICODE_NAMES):
+            # Prefect keeps these as they are (a YAML number is the text Ansible's str type reads)
+            expect = Valid("work_pools", f"/work_pools/{q(str(name))}", str(name))
+        cases.append((f"name-{i}", {"work_pools": [{"name": name}]}, expect))
+    longest = "p" * 255
+    cases.append(("name-longest", {"work_pools": [{"name": longest}]},
+                  Valid("work_pools", f"/work_pools/{longest}", longest)))  # fmt: skip
+    for i, ptype in enumerate(["\u00b2", "", HUGE, 5, ["process"], "\x00", "a\nb"]):
+        cases.append((f"type-{i}", {"work_pools": [{"name": "t-fz", "type": ptype}]}, "type"))
+    for i, limit in enumerate([-2, "x", 1e30, "\u00b2", [1], 2**31, False, "\u0663"]):
+        args = {"work_pools": [{"name": "t-fz", "concurrency_limit": limit}]}
+        cases.append((f"concurrency_limit-{i}", args, "concurrency_limit"))
+    for i, jv in enumerate(["x", [1], {"no_such_variable": 1}, {HUGE: 1}, {"env": 5},
+                            {"env": {"A": "a\x00"}}, {"working_dir": HUGE + "\x00"}]):  # fmt: skip
+        args = {"work_pools": [{"name": "t-fz", "type": "process", "job_variables": jv}]}
+        cases.append((f"job_variables-{i}", args, "job_variables"))
+    for i, paused in enumerate(["maybe", [True], 7]):
+        args = {"work_pools": [{"name": "t-fz", "paused": paused}]}
+        cases.append((f"paused-{i}", args, "paused"))
+    templates = ["x", {"job_configuration": {"a": "a\x00"}, "variables": {}}]
+    for i, template in enumerate(templates):
+        args = {"work_pools": [{"name": "t-fz", "base_job_template": template}]}
+        cases.append((f"base_job_template-{i}", args, "base_job_template"))
+    for key, values in {"description": ["a\x00", ["d"]], "state": ["gone", True],
+                        "bogus_option": [1]}.items():  # fmt: skip
+        for i, value in enumerate(values):
+            args = {"work_pools": [{"name": "t-fz", key: value}]}
+            cases.append((f"{key}-{i}", args, key))
+    cases.append(("item-not-a-mapping", {"work_pools": [5]}, ""))
+    return cases
+
+
+def block_cases() -> list[tuple[str, dict, str | Valid]]:
+    cases = []
+    for i, btype in enumerate(ODD_TEXT + [5, None, "x" * 256, ["secret"]]):
+        args = {"blocks": [{"block_type": btype, "name": "t-fz", "data": {"value": "v"}}]}
+        cases.append((f"block_type-{i}", args, "block_type"))
+    for i, name in enumerate(ODD_TEXT + [5, None, "Upper", "x" * 256, ["n"]]):
+        args = {"blocks": [{"block_type": "secret", "name": name, "data": {"value": "v"}}]}
+        expect = "name"
+        if name == 5:  # Ansible's str type reads a YAML number as its text, a valid block name
+            expect = Valid("blocks", "/block_types/slug/secret/block_documents/name/5", "5")
+        cases.append((f"name-{i}", args, expect))
+    for i, data in enumerate(["v", [1], 5, {"value": {REF: 5}}, {HUGE: 1},
+                              {"value": "v", "extra": 1}, {"value": "a\x00"},
+                              {"value": float("-inf")}, {"value": {REF: "x", "y": 1}},
+                              {"value": {"a\x00": 1}}]):  # fmt: skip
+        args = {"blocks": [{"block_type": "secret", "name": "t-fz", "data": data}]}
+        cases.append((f"data-{i}", args, "data"))
+    ref_cases = [{REF: {"block_type": "\u00b2", "name": "x"}}, {REF: {"name": "x"}},
+                 {REF: "gcp-credentials/x"},
+                 {REF: {"block_type": "gcp-credentials", "name": HUGE}},
+                 {REF: {"block_type": "gcp-credentials", "name": 5}},
+                 {REF: {"block_type": "gcp-credentials", "name": "a\nb"}},
+                 {REF: {"block_document_id": HUGE}},
+                 {REF: {"block_document_id": None}}]  # fmt: skip
+    for i, ref in enumerate(ref_cases):
+        args = {"blocks": [{"block_type": "gcs-bucket", "name": "t-fz",
+                            "data": {"bucket": "b", "gcp_credentials": ref}}]}  # fmt: skip
+        cases.append((f"ref-{i}", args, "data.gcp_credentials"))
+    for i, state in enumerate(["gone", ["absent"]]):
+        args = {"blocks": [{"block_type": "secret", "name": "t-fz", "state": state}]}
+        cases.append((f"state-{i}", args, "state"))
+    args = {"blocks": [{"block_type": "secret", "name": "t-fz", "bogus_option": 1}]}
+    cases.append(("bogus_option-0", args, "bogus_option"))
+    cases.append(("item-not-a-mapping", {"blocks": [["secret", "t-fz"]]}, ""))
+    return cases
+
+
+def run_cases(runner, module: str, cases) -> dict[str, dict]:
+    """Run every case as a task of one playbook; returns each case's result by id."""
+    server = runner.server
+    tasks = [
+        {
+            "name": case_id,
+            module: {**runner.common(), **args, "api_url": server.tagged_url(case_id)},
+            "ignore_errors": True,
+        }
+        for case_id, args, _ in cases
+    ]
+    play = [{"hosts": "localhost", "gather_facts": False, "connection": "local", "tasks": tasks}]
+    path = runner.workdir / f"fuzz-{module}.yml"
+    # YAML, not JSON: it holds NUL characters and infinities as YAML files do
+    path.write_text(yaml.safe_dump(play, allow_unicode=False, width=1_000_000))
+    proc = subprocess.run(  # noqa: S603
+        [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(path)],
+        capture_output=True, text=True, cwd=runner.workdir, timeout=900,
+        env=ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}),
+    )  # fmt: skip
+    doc = json.loads(proc.stdout[proc.stdout.index("{") :])
+    results = {t["task"]["name"]: t["hosts"]["localhost"] for t in doc["plays"][0]["tasks"]}
+    assert len(results) == len(cases), proc.stderr[-2000:]
+    return results
+
+
+def check(kind: str, results, cases, writes, server) -> list[str]:
+    """What is wrong with each case's result (an empty list when nothing is)."""
+    problems = []
+    for case_id, _, expect in cases:
+        res = results[case_id]
+        msg = str(res.get("msg", ""))
+        made = [w for w in writes if w[1].startswith(f"/case/{case_id}/")]
+        crashed = "MODULE FAILURE" in msg or "Traceback" in msg + str(res.get("module_stderr"))
+        if crashed:
+            stderr = str(res.get("module_stderr"))[-300:]
+            problems.append(f"{case_id}: crashed: {msg[:300]} {stderr}")
+        elif isinstance(expect, Valid):
+            if res.get("failed"):
+                problems.append(f"{case_id}: a valid input failed: {msg[:300]}")
+            else:
+                wrong = expect.check_and_remove(server)
+                if wrong:
+                    problems.append(f"{case_id}: {wrong}")
+        elif not res.get("failed"):
+            problems.append(f"{case_id}: accepted ({res.get('changed')=}, writes {made})")
+        else:
+            # each error reads "<kind>[0] (<label>): <field>: <message>"
+            named = [
+                e
+                for e in res.get("validation_errors") or []
+                if e.startswith(f"{kind}[0]") and f": {expect}" in e
+            ]
+            if not msg.startswith("validation failed, nothing was changed: "):
+                problems.append(f"{case_id}: not the module's own message: {msg[:300]}")
+            elif not named:
+                problems.append(f"{case_id}: message does not name {kind}[0] {expect}: {msg[:300]}")
+            elif len(msg) > MAX_MESSAGE or HUGE[:100] in msg:
+                problems.append(f"{case_id}: message of {len(msg)} characters: {msg[:300]}")
+        if made and not isinstance(expect, Valid):
+            problems.append(f"{case_id}: wrote {made}")
+    return problems
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pool(prefect_server):
+    """The deployments' pool, gone again after this file (test_prefect_deployments creates it)."""
+    created = prefect_server.api("GET", f"/work_pools/{POOL}") is None
+    if created:
+        prefect_server.api("POST", "/work_pools/", {"name": POOL, "type": "process"})
+    yield
+    if created:
+        prefect_server.api("DELETE", f"/work_pools/{POOL}")
+
+
+@pytest.mark.parametrize("module", ["prefect_deployments", "prefect_work_pools", "prefect_blocks"])
+def test_fuzzed_inputs_fail_cleanly_without_writes(module, runner, writes, project_dir):
+    kind, make = {
+        "prefect_deployments": ("deployments", lambda: deployment_cases(project_dir)),
+        "prefect_work_pools": ("work_pools", pool_cases),
+        "prefect_blocks": ("blocks", block_cases),
+    }[module]
+    cases = make()
+    ids = [case_id for case_id, _, _ in cases]
+    assert len(set(ids)) == len(ids)
+    distinct = {yaml.safe_dump(args) for _, args, _ in cases}
+    assert len(distinct) == len(cases), "two cases give the same input"
+    results = run_cases(runner, module, cases)
+    problems = check(kind, results, cases, writes(), runner.server)
+    assert not problems, "\n".join(problems)
+    valid = {case_id for case_id, _, expect in cases if isinstance(expect, Valid)}
+    assert [w for w in writes() if w[1].split("/")[2] not in valid] == [], "a bad input wrote"
