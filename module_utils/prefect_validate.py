@@ -1,5 +1,5 @@
 # Copyright: prefect-stack contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# MIT License (see LICENSE at the top of the repository)
 """The ``prefect_*`` modules' own checking of their items, run before any API call.
 
 The options of each item (``deployments[0].tags``) are checked here and not by Ansible's argument
