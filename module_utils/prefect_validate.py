@@ -18,7 +18,6 @@ import re
 import unicodedata
 
 from ansible.module_utils.parsing.convert_bool import boolean
-from ansible.module_utils.prefect_worker_schema import json_type
 
 SHORT = 80
 # Prefect keeps names in indexed columns (about 2,700 bytes at most in Postgres) and reads them
@@ -49,21 +48,21 @@ def clip(text, limit):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-_KIND_WORDS = {
-    "null": "null",
-    "boolean": "a boolean",
-    "integer": "a number",
-    "number": "a number",
-    "string": "a string",
-    "array": "a list",
-    "object": "a mapping",
-}
-
-
 def kind_of(value):
     """What a value is, in words, for messages (never the value: it may be a secret)."""
-    kind = json_type(value)
-    return _KIND_WORDS.get(kind, kind)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
 
 
 def join(path, key):
