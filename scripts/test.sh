@@ -23,9 +23,6 @@ bash scripts/build-test-images.sh
 # The scenarios start first and run side by side (each has its own instances), while the linters
 # and pytest run here: much of the scenarios' time is spent waiting on services, so together they
 # take less wall time on 2 cores. Each scenario's output follows when it ends.
-# The cluster scenario (three hosts) passes, but beside the two others and pytest on 2 cores the
-# whole run would not fit CI's time: it is opt-in until the scenarios share more of their work.
-# PREFECT_STACK_SCENARIOS="default upgrade cluster" runs it too.
 scenarios=${PREFECT_STACK_SCENARIOS:-default upgrade}
 step "molecule scenarios (in the background): $scenarios"
 logs=$(mktemp -d)
