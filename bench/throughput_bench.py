@@ -26,7 +26,7 @@ as JSON instead (progress lines go to stderr).
 The "worker hosts" here are stand-ins: separate worker processes on this one machine, each with
 its own ``PREFECT_HOME``, polling the same pool as two hosts would. They share this machine's
 CPUs, so once the flow processes saturate the CPUs a second worker cannot double the throughput
-here. The real multi-host proof (two worker VMs against one server) is the molecule ``cluster``
+here. The real multi-host proof (two worker VMs against one server) is the molecule ``default``
 scenario. Not a timed test: run it by hand::
 
     .venv/bin/python bench/throughput_bench.py [--runs 20] [--rounds 2] [--limit 2] [--seconds 1]
