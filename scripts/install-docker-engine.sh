@@ -10,11 +10,9 @@ if docker info >/dev/null 2>&1; then
   exit 0
 fi
 
-export DEBIAN_FRONTEND=noninteractive
 if ! command -v dockerd >/dev/null 2>&1; then
   log "installing docker.io"
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+  bash "$(dirname "$0")/apt-install.sh" docker.io
 fi
 
 if [ -d /run/systemd/system ]; then

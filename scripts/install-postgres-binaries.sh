@@ -4,5 +4,4 @@ set -euo pipefail
 if compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null; then
   exit 0
 fi
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+bash "$(dirname "$0")/apt-install.sh" postgresql

@@ -15,7 +15,7 @@ log() { printf '[setup-controller] %s\n' "$*" >&2; }
 python=${PYTHON:-python3}
 if ! "$python" -m venv --help >/dev/null 2>&1 || ! "$python" -c 'import ensurepip' 2>/dev/null; then
   log "installing python3-venv"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+  bash "$root/scripts/apt-install.sh" python3-venv
 fi
 if [ ! -x "$root/.venv/bin/python" ]; then
   log "creating $root/.venv"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (as root, on a fresh Debian/Ubuntu machine):
-# controller tools, Docker engine, a browser, test images, linters, pytest, then every molecule
-# scenario.
+# controller tools, Docker engine, a browser, test images, linters, then pytest beside every
+# molecule scenario.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,20 +9,55 @@ cd "$root"
 export PATH="$root/.venv/bin:$PATH"
 step() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)"; }
 
-step "controller tools"
-bash scripts/setup-controller.sh --test
-step "Docker engine"
-bash scripts/install-docker-engine.sh
-step "Chromium for the browser tests"
-bash scripts/install-browser.sh
-step "Postgres server binaries for the module tests"
-bash scripts/install-postgres-binaries.sh
-step "test images"
-bash scripts/build-test-images.sh
+# Set-up runs in lanes side by side: they wait on PyPI, Debian's archive and image builds more
+# than on the CPU. A lane's output is shown when it ends, and in full when it fails.
+lane_logs=$(mktemp -d)
+lanes=()
+lane() { # name, command...
+  local name=$1
+  shift
+  ("$@") >"$lane_logs/$name.log" 2>&1 &
+  lanes+=("$name:$!")
+}
+wait_lanes() {
+  local entry name bad=()
+  for entry in "${lanes[@]}"; do
+    name=${entry%%:*}
+    wait "${entry#*:}" || bad+=("$name")
+    step "$name: $([[ " ${bad[*]} " == *" $name "* ]] && echo FAILED || echo done)"
+    # pip's notes on the extra local indexes this machine may not have are noise.
+    grep -v "^WARNING: Location 'file:" "$lane_logs/$name.log" || true
+  done
+  lanes=()
+  [ ${#bad[@]} -eq 0 ] || { echo "set-up failed: ${bad[*]}" >&2; exit 1; }
+}
+engine_and_instances() {
+  bash scripts/install-docker-engine.sh && bash scripts/build-test-images.sh --instances
+}
+browser_and_postgres() {
+  bash scripts/install-browser.sh && bash scripts/install-postgres-binaries.sh
+}
 
-# The scenarios start first and run side by side (each has its own instances), while the linters
-# and pytest run here: much of the scenarios' time is spent waiting on services, so together they
-# take less wall time on 2 cores. Each scenario's output follows when it ends.
+step "set-up: controller tools, Docker engine and instance images, Chromium and Postgres binaries"
+lane "controller tools" bash scripts/setup-controller.sh --test
+lane "Docker engine and instance images" engine_and_instances
+lane "Chromium and Postgres binaries" browser_and_postgres
+wait_lanes
+
+# The stack's images need the venv (they are read from role prefect_stack); lint runs beside them.
+step "stack images (in the background) and lint"
+lane "stack images" bash scripts/build-test-images.sh
+failed=()
+if ! { yamllint --strict . && ansible-lint --profile production && ruff check . \
+  && ruff format --check . && python scripts/role_readmes.py --check; }; then
+  failed+=(lint)
+fi
+wait_lanes
+rm -rf "$lane_logs"
+
+# The scenarios run side by side (each has its own instances), while pytest runs here: much of
+# the scenarios' time is spent waiting on services, so together they take less wall time on 2
+# cores. Each scenario's output follows when it ends.
 scenarios=${PREFECT_STACK_SCENARIOS:-default upgrade}
 step "molecule scenarios (in the background): $scenarios"
 logs=$(mktemp -d)
@@ -33,15 +68,10 @@ for name in $scenarios; do
   pids+=("$name:$!")
 done
 
-failed=()
-step "lint"
-if ! { yamllint --strict . && ansible-lint --profile production && ruff check . \
-  && ruff format --check . && python scripts/role_readmes.py --check; }; then
-  failed+=(lint)
-fi
-
-step "pytest"
-pytest || failed+=(pytest)
+# pytest's servers run here, niced: the scenarios are the longest path and get the CPU first;
+# pytest takes what their waits leave.
+step "pytest (niced, beside the scenarios)"
+nice -n 10 pytest || failed+=(pytest)
 
 # Passing scenarios' output first, failing ones' last, then where each failed: CI shows the end
 # of the output, and that is where the reason must be.

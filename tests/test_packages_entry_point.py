@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import REPO, VENV_BIN
+from conftest import run_playbook_json
 
 IMAGE = os.environ.get("MOLECULE_MINIMAL_INSTANCE_IMAGE", "prefect-stack/debian13-minimal:latest")
 
@@ -58,30 +58,17 @@ def dpkg_installed(host: str, package: str) -> bool:
 def run(tmp_path: Path, host: str, *args: str) -> dict[str, dict]:
     """Run the entry point; return each task's result on the host, by task name."""
     (tmp_path / "packages.yml").write_text(PLAYBOOK)
-    (tmp_path / "inventory.yml").write_text(
-        json.dumps({"all": {"hosts": {host: {"ansible_connection": "community.docker.docker"}}}})
-    )
-    env = {
-        **os.environ,
-        "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
+    # The host's own Python, not the controller venv's that ansible_env() names.
+    host_vars = {
+        "ansible_connection": "community.docker.docker",
+        "ansible_python_interpreter": "auto_silent",
     }
-    proc = subprocess.run(  # noqa: S603
-        [
-            str(VENV_BIN / "ansible-playbook"),
-            "-i",
-            str(tmp_path / "inventory.yml"),
-            str(tmp_path / "packages.yml"),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
+    (tmp_path / "inventory.yml").write_text(json.dumps({"all": {"hosts": {host: host_vars}}}))
+    proc, report = run_playbook_json(
+        ["-i", str(tmp_path / "inventory.yml"), str(tmp_path / "packages.yml"), *args]
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    tasks = json.loads(proc.stdout)["plays"][0]["tasks"]
-    return {t["task"]["name"]: t["hosts"][host] for t in tasks}
+    return {t["task"]["name"]: t["hosts"][host] for t in report["plays"][0]["tasks"]}
 
 
 def by_prefix(results: dict[str, dict], prefix: str) -> dict:

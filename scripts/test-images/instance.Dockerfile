@@ -1,7 +1,8 @@
 # The molecule instances: Debian 13 "VMs" with systemd as PID 1.
 # BASE is docker.io/library/debian:trixie where it can be pulled, else a debootstrap import.
 # CLOUD_PACKAGES are what cloud images have and minimal images lack (python3-apt for Ansible's
-# package modules, sudo): the cluster scenario runs on the minimal image, built with them empty.
+# package modules, sudo): the default scenario's worker hosts run on the minimal image, built with
+# them empty.
 ARG BASE=docker.io/library/debian:trixie
 FROM ${BASE}
 ARG CLOUD_PACKAGES="python3-apt sudo"
