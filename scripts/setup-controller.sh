@@ -29,10 +29,12 @@ if [ -f "$stamp" ] && [ "$(sha256sum <"$requirements")" = "$(cat "$stamp")" ] \
   exit 0
 fi
 log "installing $(basename "$requirements") (a minute or two the first time)"
-"$root/.venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+# --no-compile: the ansible package alone holds tens of thousands of modules; Python compiles the
+# few a run imports when it first imports them.
+"$root/.venv/bin/pip" install -q --disable-pip-version-check --no-compile -r "$requirements"
 if [ "$requirements" = "$root/requirements/test.txt" ] && [ -f "$root/flows/requirements.txt" ]; then
   # The flows' own tests run in the same environment as the worker's packages.
-  "$root/.venv/bin/pip" install -q --disable-pip-version-check -r "$root/flows/requirements.txt"
+  "$root/.venv/bin/pip" install -q --disable-pip-version-check --no-compile -r "$root/flows/requirements.txt"
   sha256sum <"$root/flows/requirements.txt" >"$stamp.flows"
 fi
 "$root/.venv/bin/pip" check >&2

@@ -31,28 +31,38 @@ wait_lanes() {
   lanes=()
   [ ${#bad[@]} -eq 0 ] || { echo "set-up failed: ${bad[*]}" >&2; exit 1; }
 }
-engine_and_instances() {
-  bash scripts/install-docker-engine.sh && bash scripts/build-test-images.sh --instances
+lint() {
+  yamllint --strict . && ansible-lint --profile production && ruff check . \
+    && ruff format --check . && python scripts/role_readmes.py --check
+}
+# Ansible first: the stack's images are read from role prefect_stack and wait for it; then the
+# test tools, then lint (a lint failure fails the tests, not the set-up).
+controller_then_lint() {
+  bash scripts/setup-controller.sh || { touch "$lane_logs/ansible.failed"; return 1; }
+  touch "$lane_logs/ansible.ready"
+  bash scripts/setup-controller.sh --test || return 1
+  step "lint"
+  lint || touch "$lane_logs/lint.failed"
+}
+engine_and_images() {
+  bash scripts/install-docker-engine.sh && bash scripts/build-test-images.sh --instances || return 1
+  until [ -e "$lane_logs/ansible.ready" ]; do
+    [ -e "$lane_logs/ansible.failed" ] && return 1
+    sleep 2
+  done
+  bash scripts/build-test-images.sh
 }
 browser_and_postgres() {
   bash scripts/install-browser.sh && bash scripts/install-postgres-binaries.sh
 }
 
-step "set-up: controller tools, Docker engine and instance images, Chromium and Postgres binaries"
-lane "controller tools" bash scripts/setup-controller.sh --test
-lane "Docker engine and instance images" engine_and_instances
+step "set-up and lint, in lanes"
+lane "controller tools, then lint" controller_then_lint
+lane "Docker engine, then the test images" engine_and_images
 lane "Chromium and Postgres binaries" browser_and_postgres
 wait_lanes
-
-# The stack's images need the venv (they are read from role prefect_stack); lint runs beside them.
-step "stack images (in the background) and lint"
-lane "stack images" bash scripts/build-test-images.sh
 failed=()
-if ! { yamllint --strict . && ansible-lint --profile production && ruff check . \
-  && ruff format --check . && python scripts/role_readmes.py --check; }; then
-  failed+=(lint)
-fi
-wait_lanes
+[ -e "$lane_logs/lint.failed" ] && failed+=(lint)
 rm -rf "$lane_logs"
 
 # The scenarios run side by side (each has its own instances), while pytest runs here: much of
