@@ -69,17 +69,15 @@ def ansible_env(extra: dict | None = None) -> dict[str, str]:
     return env
 
 
-def run_playbook_json(
-    args: list[str], *, cwd: Path | None = None, timeout: int = 300, extra_env: dict | None = None
-) -> tuple[subprocess.CompletedProcess, dict]:
+def run_playbook_json(args: list[str]) -> tuple[subprocess.CompletedProcess, dict]:
     """Run ansible-playbook with the json callback; return the process and the parsed report.
 
     The report is read from the first ``{``: a warning printed before it is not JSON.
     """
     proc = subprocess.run(  # noqa: S603
         [str(VENV_BIN / "ansible-playbook"), *args],
-        capture_output=True, text=True, cwd=cwd, timeout=timeout,
-        env=ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", **(extra_env or {})}),
+        capture_output=True, text=True, timeout=300,
+        env=ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}),
     )  # fmt: skip
     start = proc.stdout.find("{")
     assert start >= 0, proc.stdout[-3000:] + proc.stderr[-3000:]
