@@ -4,8 +4,13 @@ It reads the dataset that load-data stored, holds out a stratified test split, t
 hyper-parameter sets of a scikit-learn pipeline (TF-IDF of title and text + logistic regression),
 each scored by stratified k-fold cross-validation on the training split and logged to MLflow as a
 nested run, refits the best one on the whole training split, reports accuracy and macro F1 on the
-held-out split, logs the model, registers it under one name and points an alias (``champion``)
-at the new version.
+held-out split, logs the model and registers it under one name as a new version.
+
+The alias (``champion``) moves to the new version only when it beats the current champion: both
+are scored on this run's held-out split (macro F1), and a tie, or a champion that cannot be
+scored, keeps the alias where it is, so a worse model never goes live by itself. The decision and
+both scores are logged, tagged on the MLflow run and the version, and published as the markdown
+artifact ``train-model-promotion``. ``force_promotion`` moves the alias whatever the scores.
 
 The pipeline is plain scikit-learn (no custom code), so MLflow's scoring server
 (``mlflow models serve -m models:/fake-news-classifier@champion``) can load it without this
@@ -20,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from prefect import flow, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from scipy.stats import loguniform
@@ -218,34 +223,85 @@ def fit_and_evaluate(
     cache_policy=NO_CACHE,
 )
 def log_and_register(
-    pipeline: Pipeline,
-    x_sample: pd.DataFrame,
-    tracking_uri: str,
-    registered_model_name: str,
-    alias: str,
+    pipeline: Pipeline, x_sample: pd.DataFrame, registered_model_name: str
 ) -> dict[str, Any]:
-    """Log the model to the active MLflow run, register it and point ``alias`` at the version."""
+    """Log the model to the active MLflow run and register it as a new version (no alias)."""
     import mlflow
     from mlflow.models import infer_signature
-    from mlflow.tracking import MlflowClient
 
-    logger = get_run_logger()
     signature = infer_signature(x_sample, pipeline.predict(x_sample))
     info = mlflow.sklearn.log_model(
         pipeline, name="model", signature=signature, input_example=x_sample.head(2)
     )
     version = mlflow.register_model(info.model_uri, registered_model_name)
-    client = MlflowClient(tracking_uri=tracking_uri)
-    client.set_registered_model_alias(registered_model_name, alias, version.version)
-    logger.info(
-        "Registered %s version %s and pointed alias %r at it (models:/%s@%s)",
-        registered_model_name,
-        version.version,
-        alias,
-        registered_model_name,
-        alias,
-    )
+    get_run_logger().info("Registered %s version %s", registered_model_name, version.version)
     return {"model_uri": info.model_uri, "version": str(version.version)}
+
+
+def current_champion(tracking_uri: str, registered_model_name: str, alias: str) -> str | None:
+    """The version the alias points at, or None when the model or the alias does not exist."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        return str(client.get_model_version_by_alias(registered_model_name, alias).version)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+
+
+@task(cache_policy=NO_CACHE)
+def score_version(
+    registered_model_name: str, version: str, x_test: pd.DataFrame, y_test: pd.Series
+) -> float:
+    """Macro F1 of a registered version on this run's held-out split."""
+    import mlflow
+
+    model = mlflow.pyfunc.load_model(f"models:/{registered_model_name}/{version}")
+    predicted = np.asarray(model.predict(x_test)).ravel()
+    return float(f1_score(y_test, predicted, average="macro"))
+
+
+def decide_promotion(
+    new_version: str,
+    new_score: float,
+    champion: str | None,
+    champion_score: float | None,
+    champion_error: str | None,
+    forced: bool,
+) -> tuple[bool, str]:
+    """Whether the alias moves to ``new_version``, and why (one sentence)."""
+    ours = f"v{new_version} scores {new_score:.4f}"
+    if champion is None:
+        return True, f"{ours} and there is no champion yet: promoted"
+    if forced:
+        theirs = "unscored" if champion_score is None else f"{champion_score:.4f}"
+        return True, f"{ours}, champion v{champion} {theirs}: promoted (forced)"
+    if champion_error is not None:
+        return False, (
+            f"{ours}; champion v{champion} could not be scored on this split "
+            f"({champion_error}): champion kept"
+        )
+    assert champion_score is not None
+    if new_score > champion_score:
+        return True, f"{ours}, champion v{champion} {champion_score:.4f}: promoted"
+    return False, f"{ours}, champion v{champion} {champion_score:.4f}: not better, champion kept"
+
+
+@task(
+    retries=2,
+    retry_delay_seconds=[5, 15],
+    retry_condition_fn=retry_unless_input_error,
+    cache_policy=NO_CACHE,
+)
+def set_alias(tracking_uri: str, registered_model_name: str, alias: str, version: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(tracking_uri=tracking_uri).set_registered_model_alias(
+        registered_model_name, alias, version
+    )
 
 
 @flow(name="train-model")
@@ -260,8 +316,9 @@ def train_model(
     test_size: float = 0.2,
     cv_folds: int = 3,
     random_state: int = 42,
+    force_promotion: bool = False,
 ) -> dict[str, Any]:
-    """Train, compare and register a fake-news classifier.
+    """Train, compare and register a fake-news classifier; promote it only when it is better.
 
     Args:
         n_trials: number of hyper-parameter sets to try (random search).
@@ -270,10 +327,12 @@ def train_model(
         tracking_uri: MLflow tracking URI; empty: the MLFLOW_TRACKING_URI environment variable.
         experiment_name: MLflow experiment of the runs (created when missing).
         registered_model_name: name the best model is registered under.
-        alias: registry alias pointed at the new version (send-requests serves `@champion`).
+        alias: registry alias of the served version (send-requests serves `@champion`); it moves
+            to the new version only when that beats the current one on the held-out split.
         test_size: share of rows held out for the final accuracy and F1.
         cv_folds: folds of the cross-validation that scores each trial.
         random_state: seed of the split, the folds and the search.
+        force_promotion: move the alias to the new version whatever the scores.
     """
     import mlflow
 
@@ -318,8 +377,43 @@ def train_model(
         )
         mlflow.log_params({f"best__{k}": v for k, v in _loggable(best["params"]).items()})
         mlflow.log_metrics({**metrics, "best_cv_f1_macro": best["cv_f1_macro"]})
-        registered = log_and_register(pipeline, x_test.head(5), uri, registered_model_name, alias)
+        champion = current_champion(uri, registered_model_name, alias)
+        registered = log_and_register(pipeline, x_test.head(5), registered_model_name)
+        champion_score = champion_error = None
+        if champion is not None:
+            try:
+                champion_score = score_version(registered_model_name, champion, x_test, y_test)
+            except Exception as exc:  # noqa: BLE001 - any failure keeps the champion
+                champion_error = f"{type(exc).__name__}: {exc}"[:300]
+        promoted, reason = decide_promotion(
+            registered["version"],
+            metrics["test_f1_macro"],
+            champion,
+            champion_score,
+            champion_error,
+            force_promotion,
+        )
+        if promoted:
+            set_alias(uri, registered_model_name, alias, registered["version"])
+        decision = "promoted" if promoted else "kept"
+        mlflow.set_tags({"promotion.decision": decision, "promotion.reason": reason})
+        if champion_score is not None:
+            mlflow.log_metric("champion_test_f1_macro", champion_score)
+        logger.info("Promotion of %s@%s: %s", registered_model_name, alias, reason)
     seconds = time.perf_counter() - started
+    serving = registered["version"] if promoted else champion
+
+    create_markdown_artifact(
+        key="train-model-promotion",
+        markdown=(
+            f"### {registered_model_name}@{alias}: {decision}\n\n{reason}.\n\n"
+            f"| | version | held-out macro F1 |\n| --- | --- | --- |\n"
+            f"| new | {registered['version']} | {metrics['test_f1_macro']:.4f} |\n"
+            f"| champion before | {champion or '-'} | "
+            f"{'-' if champion_score is None else format(champion_score, '.4f')} |\n"
+        ),
+        description=f"{registered_model_name}@{alias} now points at v{serving}",
+    )
 
     create_table_artifact(
         key="train-model-trials",
@@ -333,7 +427,7 @@ def train_model(
         ],
         description=(
             f"Trials of train-model; best trial {best['trial']} registered as "
-            f"{registered_model_name} v{registered['version']} (@{alias}): held-out accuracy "
+            f"{registered_model_name} v{registered['version']} ({decision}): held-out accuracy "
             f"{metrics['test_accuracy']:.3f}, macro F1 {metrics['test_f1_macro']:.3f}"
         ),
     )
@@ -342,6 +436,11 @@ def train_model(
         "registered_model_name": registered_model_name,
         "version": registered["version"],
         "alias": alias,
+        "promoted": promoted,
+        "promotion_reason": reason,
+        "champion_version": serving,
+        "previous_champion_version": champion,
+        "previous_champion_f1_macro": champion_score,
         "best_params": _loggable(best["params"]),
         "best_cv_f1_macro": best["cv_f1_macro"],
         **metrics,
