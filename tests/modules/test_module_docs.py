@@ -14,7 +14,12 @@ MODULES = {
     "prefect_blocks": ("BlocksModule", "blocks"),
     "prefect_work_pools": ("WorkPoolsModule", "work_pools"),
     "prefect_deployments": ("DeploymentsModule", "deployments"),
+    "prefect_variables": ("VariablesModule", "variables"),
 }
+
+
+def test_every_module_is_checked():
+    assert set(MODULES) == {path.stem for path in (REPO / "library").glob("*.py")}
 
 
 def load(name: str, path):
