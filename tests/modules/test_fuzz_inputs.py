@@ -1,4 +1,4 @@
-"""Fuzzed inputs for the three modules: every bad value gets the module's own message, naming the
+"""Fuzzed inputs for the modules: every bad value gets the module's own message, naming the
 item and the field, short whatever the input's size, never a traceback, and nothing is written.
 
 All the cases of one module run as tasks of one playbook (``ignore_errors``), so each is a module
@@ -42,6 +42,7 @@ class Valid:
         "deployments": lambda obj: "/deployments/{}".format(obj["id"]),
         "work_pools": lambda obj: "/work_pools/{}".format(q(obj["name"])),
         "blocks": lambda obj: "/block_documents/{}".format(obj["id"]),
+        "variables": lambda obj: "/variables/name/{}".format(q(obj["name"])),
     }
 
     def __init__(self, kind: str, path: str, name: str, **fields):
@@ -212,6 +213,37 @@ def block_cases() -> list[tuple[str, dict, str | Valid]]:
     return cases
 
 
+def variable_cases() -> list[tuple[str, dict, str | Valid]]:
+    cases = []
+    for i, name in enumerate(ODD_TEXT + [5, None, ["v"], "x" * 256, "Upper", "a b", "a\nb"]):
+        expect = "name"
+        if name == 5:  # Ansible's str type reads a YAML number as its text, a valid name
+            expect = Valid("variables", "/variables/name/5", "5", value=1)
+        cases.append((f"name-{i}", {"variables": [{"name": name, "value": 1}]}, expect))
+    longest = "v" * 255
+    cases.append(("name-longest", {"variables": [{"name": longest, "value": 1}]},
+                  Valid("variables", f"/variables/name/{longest}", longest, value=1)))  # fmt: skip
+    bad_values = [None, "a\x00", float("inf"), float("nan"), HUGE, {"a\x00": 1}, [["x\x00"]],
+                  _deep(100), "x" * 4999]  # fmt: skip
+    for i, value in enumerate(bad_values):
+        cases.append((f"value-{i}", {"variables": [{"name": "t_fz", "value": value}]}, "value"))
+    # JSON values Prefect keeps as they are, falsy ones and unicode included
+    for i, value in enumerate(["", 0, False, [], {}, "\u202e😀", -1.5]):
+        name = f"t_fz_valid_{i}"
+        expect = Valid("variables", f"/variables/name/{name}", name, value=value)
+        cases.append((f"value-valid-{i}", {"variables": [{"name": name, "value": value}]}, expect))
+    for i, tags in enumerate(["ml", 5, [["ml"]], ["a\x00"], [None], {"a": 1}]):
+        args = {"variables": [{"name": "t_fz", "value": 1, "tags": tags}]}
+        cases.append((f"tags-{i}", args, "tags"))
+    for key, values in {"secret": ["maybe", [True]], "state": ["gone", 5],
+                        "bogus_option": [1]}.items():  # fmt: skip
+        for i, value in enumerate(values):
+            args = {"variables": [{"name": "t_fz", "value": 1, key: value}]}
+            cases.append((f"{key}-{i}", args, key))
+    cases.append(("item-not-a-mapping", {"variables": ["t_fz=1"]}, ""))
+    return cases
+
+
 def run_cases(runner, module: str, cases) -> dict[str, dict]:
     """Run every case as a task of one playbook; returns each case's result by id."""
     server = runner.server
@@ -287,12 +319,15 @@ def pool(prefect_server):
         prefect_server.api("DELETE", f"/work_pools/{POOL}")
 
 
-@pytest.mark.parametrize("module", ["prefect_deployments", "prefect_work_pools", "prefect_blocks"])
+@pytest.mark.parametrize(
+    "module", ["prefect_deployments", "prefect_work_pools", "prefect_blocks", "prefect_variables"]
+)
 def test_fuzzed_inputs_fail_cleanly_without_writes(module, runner, writes, project_dir):
     kind, make = {
         "prefect_deployments": ("deployments", lambda: deployment_cases(project_dir)),
         "prefect_work_pools": ("work_pools", pool_cases),
         "prefect_blocks": ("blocks", block_cases),
+        "prefect_variables": ("variables", variable_cases),
     }[module]
     cases = make()
     ids = [case_id for case_id, _, _ in cases]
