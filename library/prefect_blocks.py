@@ -25,23 +25,9 @@ description:
     managed host.
 version_added: "0.1.0"
 author: prefect-stack contributors
+extends_documentation_fragment:
+  - prefect_api
 options:
-  api_url:
-    description: Prefect API URL, for example C(http://127.0.0.1:4200/api).
-    type: str
-    required: true
-  api_auth_string:
-    description: C(user:password) of the server's C(PREFECT_SERVER_API_AUTH_STRING), sent as HTTP
-      basic auth.
-    type: str
-  validate_certs:
-    description: Verify TLS certificates of an C(https) API URL.
-    type: bool
-    default: true
-  timeout:
-    description: Seconds to wait for each API call.
-    type: float
-    default: 30
   blocks:
     description:
       - Block documents to manage, applied in list order (declare referenced blocks first).

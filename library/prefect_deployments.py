@@ -28,22 +28,9 @@ description:
     characters of a value.
 version_added: "0.1.0"
 author: prefect-stack contributors
+extends_documentation_fragment:
+  - prefect_api
 options:
-  api_url:
-    description: Prefect API URL, for example C(http://127.0.0.1:4200/api).
-    type: str
-    required: true
-  api_auth_string:
-    description: C(user:password) for the server's basic auth.
-    type: str
-  validate_certs:
-    description: Verify TLS certificates of an C(https) API URL.
-    type: bool
-    default: true
-  timeout:
-    description: Seconds to wait for each API call.
-    type: float
-    default: 30
   project_dir:
     description:
       - Directory on the managed host holding the flow code; entrypoints are relative to it and

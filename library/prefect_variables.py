@@ -22,22 +22,9 @@ description:
     echoed invocation (Prefect variables are not encrypted: keep real secrets in C(secret) blocks)."
 version_added: "0.2.0"
 author: prefect-stack contributors
+extends_documentation_fragment:
+  - prefect_api
 options:
-  api_url:
-    description: Prefect API URL, for example C(http://127.0.0.1:4200/api).
-    type: str
-    required: true
-  api_auth_string:
-    description: C(user:password) for the server's basic auth.
-    type: str
-  validate_certs:
-    description: Verify TLS certificates of an C(https) API URL.
-    type: bool
-    default: true
-  timeout:
-    description: Seconds to wait for each API call.
-    type: float
-    default: 30
   prune:
     description:
       - Delete variables that carry the O(managed_tag) tag and are not declared.

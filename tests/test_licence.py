@@ -15,7 +15,11 @@ def test_one_licence_everywhere():
     for meta in roles:
         licence = yaml.safe_load(meta.read_text())["galaxy_info"]["license"]
         assert licence == "MIT", f"{meta.relative_to(REPO)}: {licence}"
-    sources = sorted([*(REPO / "library").glob("*.py"), *(REPO / "module_utils").glob("*.py")])
+    sources = sorted(
+        path
+        for folder in ("library", "module_utils", "doc_fragments")
+        for path in (REPO / folder).glob("*.py")
+    )
     assert sources
     for source in sources:
         head = source.read_text().splitlines()[:4]

@@ -1,8 +1,14 @@
-"""The modules' documentation parses and matches their argument specs (no drift)."""
+"""The modules' documentation parses and matches their argument specs (no drift).
+
+The common options live once, in the doc fragment ``doc_fragments/prefect_api.py``: each module's
+own options plus the fragment's must be exactly its argument spec, and ``ansible-doc`` must find
+the fragment through ``ansible.cfg``.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 
@@ -47,7 +53,15 @@ def test_doc_matches_argument_spec(modules, name):
     from ansible.module_utils.prefect_api import COMMON_ARGUMENT_SPEC
 
     spec = {**COMMON_ARGUMENT_SPEC, **cls.extra_spec, cls.kind: {"options": cls.item_spec}}
-    options = doc["options"]
+    assert doc["extends_documentation_fragment"] == ["prefect_api"]
+    fragment = yaml.safe_load(
+        load(
+            "_test_fragment", REPO / "doc_fragments" / "prefect_api.py"
+        ).ModuleDocFragment.DOCUMENTATION
+    )
+    assert set(fragment["options"]) == set(COMMON_ARGUMENT_SPEC)
+    assert not set(doc["options"]) & set(fragment["options"]), "a common option documented twice"
+    options = {**fragment["options"], **doc["options"]}
     assert set(options) == set(spec)
     for key, value in spec.items():
         assert options[key].get("type", "str") == value.get("type", options[key].get("type"))
@@ -67,8 +81,12 @@ def test_doc_matches_argument_spec(modules, name):
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_ansible_doc_renders(name):
     proc = subprocess.run(  # noqa: S603
-        [str(VENV_BIN / "ansible-doc"), "-M", str(REPO / "library"), name],
-        capture_output=True, text=True, env=ansible_env(), timeout=120,
+        [str(VENV_BIN / "ansible-doc"), "-M", str(REPO / "library"), "--json", name],
+        capture_output=True, text=True, env=ansible_env(), timeout=120, cwd=REPO,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "check_mode" in proc.stdout
+    doc = json.loads(proc.stdout)[name]["doc"]
+    assert set(doc["attributes"]) >= {"check_mode", "diff_mode", "idempotent"}
+    # the fragment's options, merged in by ansible-doc itself
+    assert doc["options"]["api_auth_string"]["type"] == "str"
+    assert doc["options"]["api_url"]["required"] is True
