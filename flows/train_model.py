@@ -249,7 +249,19 @@ def current_champion(tracking_uri: str, registered_model_name: str, alias: str) 
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
-        raise
+        if exc.error_code != "PERMISSION_DENIED":
+            raise
+    # MLflow's basic-auth app answers 403 to a user who is not an admin when the registered model
+    # does not exist yet (its permission lookup finds no model). The search lists the models the
+    # user may read: the name missing there means no champion to beat; registering then creates
+    # the model, or fails if the user may not.
+    quoted = registered_model_name.replace("\\", "\\\\").replace("'", "\\'")
+    found = client.search_registered_models(filter_string=f"name = '{quoted}'")
+    if any(model.name == registered_model_name for model in found):
+        raise PermissionError(
+            f"The MLflow user may not read the alias {alias!r} of {registered_model_name!r}"
+        )
+    return None
 
 
 @task(cache_policy=NO_CACHE)
