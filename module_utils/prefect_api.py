@@ -232,7 +232,7 @@ class Change:
         self, name, action, before=None, after=None, secret_paths=(), apply=None, extra=None
     ):
         self.name = name
-        self.action = action  # create | update | delete | unchanged
+        self.action = action  # created | updated | deleted | unchanged
         self.before = before
         self.after = after
         self.secret_paths = secret_paths
