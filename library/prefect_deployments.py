@@ -128,6 +128,17 @@ options:
             the flow function signature (simple types only).
         type: bool
         default: false
+      secret_fields:
+        description:
+          - "Dotted paths of values that are secrets, under C(parameters) or
+            C(work_pool.job_variables); C(*) matches any key (C(parameters.db_password),
+            C(work_pool.job_variables.credentials.*)). They are masked like the values of
+            C(work_pool.job_variables.env): in the diff, the echoed invocation and every message,
+            an API error included."
+          - A path under another field fails validation, naming it.
+        type: list
+        elements: str
+        default: []
       state:
         description: C(absent) deletes the deployment when it exists.
         type: str
@@ -141,8 +152,9 @@ attributes:
     support: full
     description:
       - Per deployment before/after of the managed fields. The values of
-        C(work_pool.job_variables.env) (where flows' secrets go) are masked there, in the echoed
-        invocation and in every message; a changed one reads C(******** (changed)).
+        C(work_pool.job_variables.env) (where flows' secrets go) and of the item's
+        O(deployments[].secret_fields) are masked there, in the echoed invocation and in every
+        message; a changed one reads C(******** (changed)).
   idempotent:
     support: full
     description: A second run with the same input reports C(changed=false) and makes no write call.
@@ -196,7 +208,12 @@ import contextlib  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 
-from ansible.module_utils.prefect_api import Change, PrefectObjectsModule, q  # noqa: E402
+from ansible.module_utils.prefect_api import (  # noqa: E402
+    SECRET_FIELDS_SPEC,
+    Change,
+    PrefectObjectsModule,
+    q,
+)
 from ansible.module_utils.prefect_compare import (  # noqa: E402
     changed_fields,
     collect_strings,
@@ -252,6 +269,7 @@ ITEM_SPEC = dict(
     concurrency_limit=dict(type="int"),
     paused=dict(type="bool", default=False),
     enforce_parameter_schema=dict(type="bool", default=False),
+    secret_fields=SECRET_FIELDS_SPEC,
     state=dict(type="str", choices=["present", "absent"], default="present"),
 )
 
@@ -315,6 +333,7 @@ class DeploymentsModule(PrefectObjectsModule):
     item_spec = ITEM_SPEC
     supports_prune = True
     name_fields = ("name", "flow_name", "work_pool.name", "work_pool.work_queue_name")
+    secret_field_roots = {"parameters": "parameters", "work_pool.job_variables": "job_variables"}
     extra_spec = dict(
         project_dir=dict(type="path", required=True),
         code_dir=dict(type="path"),
@@ -541,8 +560,8 @@ class DeploymentsModule(PrefectObjectsModule):
     def register_secrets(self, item):
         """The values of job_variables.env (where flows' secrets go) never show in any output."""
         pool = item.get("work_pool")
-        values = collect_strings(pool, [ENV_VALUES_PATH]) if isinstance(pool, dict) else []
-        self.module.no_log_values.update(v for v in values if len(v) >= 4)
+        if isinstance(pool, dict):
+            self.register_values(collect_strings(pool, [ENV_VALUES_PATH]))
 
     def sanitize_item(self, item):
         return mask_value(item, ["work_pool." + ENV_VALUES_PATH])
@@ -629,6 +648,7 @@ class DeploymentsModule(PrefectObjectsModule):
         label = "{}/{}".format(*key)
         dep = self.existing.get(key)
         extra = {"id": dep["id"] if dep else None}
+        secret_paths = ENV_VALUES_PATHS + tuple(self.secret_view_paths(item))
         if item["state"] == "absent":
             if not dep:
                 return Change(label, "unchanged", extra=extra)
@@ -637,7 +657,7 @@ class DeploymentsModule(PrefectObjectsModule):
                 "deleted",
                 before=self.actual_view(key[0], dep),
                 after=None,
-                secret_paths=ENV_VALUES_PATHS,
+                secret_paths=secret_paths,
                 apply=lambda: self.client.delete("/deployments/{}".format(dep["id"])),
                 extra=extra,
             )
@@ -648,7 +668,7 @@ class DeploymentsModule(PrefectObjectsModule):
                 "created",
                 before=None,
                 after=desired,
-                secret_paths=ENV_VALUES_PATHS,
+                secret_paths=secret_paths,
                 apply=lambda: self.upsert(desired, extra),
                 extra=extra,
             )
@@ -662,7 +682,7 @@ class DeploymentsModule(PrefectObjectsModule):
             "updated",
             before=actual,
             after=desired,
-            secret_paths=ENV_VALUES_PATHS,
+            secret_paths=secret_paths,
             apply=lambda: self.upsert(desired, extra, actual),
             extra=extra,
         )

@@ -30,7 +30,9 @@ description:
     them); the name and the type have at most 255 characters and no control characters.
     Messages echo at most 80 characters of a value.
   - Values under secret-looking keys (password, token, secret, api_key, service_account_info,
-    ...) are masked in the diff and in the echoed invocation.
+    ...), the variables of every C(env) (where flows' secrets go) and the pool's
+    O(work_pools[].secret_fields) are masked in the diff, in the echoed invocation and in every
+    message.
 version_added: "0.1.0"
 author: prefect-stack contributors
 extends_documentation_fragment:
@@ -96,6 +98,16 @@ options:
             whole; C(job_variables) are applied on top of it. Write Prefect's C({{ }})
             placeholders with C(!unsafe) in group_vars.
         type: dict
+      secret_fields:
+        description:
+          - "Dotted paths of values that are secrets, under C(job_variables) or
+            C(base_job_template); C(*) matches any key (C(job_variables.db_url),
+            C(base_job_template.job_configuration.labels.*)). They are masked in the diff, the
+            echoed invocation and every message, an API error included."
+          - A path under another field fails validation, naming it.
+        type: list
+        elements: str
+        default: []
       state:
         description: C(absent) deletes the pool (its deployments are deleted by the server).
         type: str
@@ -107,7 +119,7 @@ attributes:
     description: Reports what would be created, updated or deleted; makes no write call.
   diff_mode:
     support: full
-    description: Per pool before/after of the managed fields, secret-looking values masked.
+    description: Per pool before/after of the managed fields, secret values masked.
   idempotent:
     support: full
     description: A second run with the same input reports C(changed=false) and makes no write call.
@@ -164,6 +176,7 @@ import copy  # noqa: E402
 import os  # noqa: E402
 
 from ansible.module_utils.prefect_api import (  # noqa: E402
+    SECRET_FIELDS_SPEC,
     Change,
     PrefectAPIError,
     PrefectObjectsModule,
@@ -194,6 +207,7 @@ ITEM_SPEC = dict(
     paused=dict(type="bool"),
     job_variables=dict(type="dict"),
     base_job_template=dict(type="dict"),
+    secret_fields=SECRET_FIELDS_SPEC,
     state=dict(type="str", choices=["present", "absent"], default="present"),
 )
 
@@ -214,6 +228,10 @@ class WorkPoolsModule(PrefectObjectsModule):
     item_spec = ITEM_SPEC
     extra_spec = EXTRA_SPEC
     name_fields = ("name", "type")
+    secret_field_roots = {
+        "job_variables": "base_job_template.variables.properties",
+        "base_job_template": "base_job_template",
+    }
 
     def __init__(self):
         super().__init__()
@@ -540,7 +558,13 @@ class WorkPoolsModule(PrefectObjectsModule):
         template = item["base_job_template"]
         if isinstance(template, dict):
             values += collect_strings(template, self.schema.template_secret_paths(template, ""))
-        self.module.no_log_values.update(v for v in values if len(v) >= 4)
+        self.register_values(values)
+
+    def secret_view_path(self, root, rest):
+        if root == "job_variables":
+            # a job variable is the default of the template's variable of that name
+            rest = rest[:1] + ["default"] + rest[1:] if rest else ["*", "default"]
+        return super().secret_view_path(root, rest)
 
     def sanitize_item(self, item):
         item = dict(item)
@@ -581,6 +605,7 @@ class WorkPoolsModule(PrefectObjectsModule):
         name = item["name"]
         pool = self.existing.get(name)
         extra = {"id": pool["id"] if pool else None}
+        mine = self.secret_view_paths(item)
         if item["state"] == "absent":
             if not pool:
                 return Change(name, "unchanged", extra=extra)
@@ -590,7 +615,7 @@ class WorkPoolsModule(PrefectObjectsModule):
                 "deleted",
                 before=before,
                 after=None,
-                secret_paths=self.secret_paths_of(before),
+                secret_paths=self.secret_paths_of(before) + mine,
                 apply=lambda: self.client.delete(f"/work_pools/{q(name)}"),
                 extra=extra,
             )
@@ -611,7 +636,7 @@ class WorkPoolsModule(PrefectObjectsModule):
                 "created",
                 before=None,
                 after=desired,
-                secret_paths=self.secret_paths_of(desired),
+                secret_paths=self.secret_paths_of(desired) + mine,
                 apply=lambda: self.create(desired, extra),
                 extra=extra,
             )
@@ -623,7 +648,7 @@ class WorkPoolsModule(PrefectObjectsModule):
             "updated",
             before=actual,
             after=desired,
-            secret_paths=self.secret_paths_of(actual, desired),
+            secret_paths=self.secret_paths_of(actual, desired) + mine,
             apply=lambda: self.update(desired, actual),
             extra=extra,
         )

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.prefect_compare import (
     MASK,
+    collect_strings,
     differs,
     mask_pair,
     mask_value,
@@ -49,6 +50,10 @@ COMMON_ARGUMENT_SPEC = dict(
     validate_certs=dict(type="bool", default=True),
     timeout=dict(type="float", default=30.0),
 )
+
+# The ``secret_fields`` option of an item: dotted paths of the item (``*`` matches any key) whose
+# values are secrets the module masks like its own (see PrefectObjectsModule.secret_field_roots).
+SECRET_FIELDS_SPEC = dict(type="list", elements="str", default=[])
 
 READ_ONLY_POST_SUFFIXES = ("/filter", "/count", "/paginate")
 RETRY_STATUS = (500, 502, 503, 504)
@@ -254,6 +259,9 @@ class PrefectObjectsModule:
     parallel_writes = 1  # objects of this kind can be written concurrently when > 1
     # dotted paths of an item's values that name Prefect objects (checked by name_problem)
     name_fields = ("name",)
+    # Where an item's ``secret_fields`` may point: item path -> the same value's path in the
+    # planned views (diffs). Empty: the kind has no ``secret_fields`` option.
+    secret_field_roots = {}
 
     def __init__(self):
         spec = dict(COMMON_ARGUMENT_SPEC)
@@ -278,6 +286,8 @@ class PrefectObjectsModule:
             if problems:
                 self.bad_items.add(index)
             label = self.item_label(item) if isinstance(item, dict) else None
+            # first, so that no message below (nor any API error) shows them
+            self.register_values(collect_strings(item, self.secret_fields(item)))
             for field, message in problems:
                 self.errors.add(index, label, field, message)
 
@@ -299,6 +309,8 @@ class PrefectObjectsModule:
         """Checks that need no server, run before any API call: values Prefect cannot store,
         names no URL or index holds. Extend it for what ``load`` needs well formed."""
         label = self.item_label(item)
+        if self.secret_field_roots:
+            self.check_secret_fields(index, item)
         unstorable = set()
         for key in self.item_spec:
             for field, message in storable(item[key], key):
@@ -312,6 +324,58 @@ class PrefectObjectsModule:
 
     def validate_item(self, index, item):
         """Add errors to ``self.errors``; must not write."""
+
+    # ---- secrets the user lists ----------------------------------------------------------
+    def secret_field_root(self, path):
+        """The root of ``secret_field_roots`` that ``path`` lies under, or None."""
+        for root in self.secret_field_roots:
+            if path == root or path.startswith(root + "."):
+                return root
+        return None
+
+    def secret_fields(self, item):
+        """The item's ``secret_fields`` that lie under a known root (item paths)."""
+        fields = item.get("secret_fields") if isinstance(item, dict) else None
+        if not isinstance(fields, list):
+            return []
+        return [f for f in fields if isinstance(f, str) and self.secret_field_root(f)]
+
+    def secret_view_path(self, root, rest):
+        """The view path of the item path ``root.rest`` (``rest`` a list of keys)."""
+        return ".".join([self.secret_field_roots[root]] + rest)
+
+    def secret_view_paths(self, item):
+        """The item's ``secret_fields`` as paths of the planned views, for the diffs."""
+        paths = []
+        for path in self.secret_fields(item):
+            root = self.secret_field_root(path)
+            rest = path[len(root) + 1 :].split(".") if path != root else []
+            paths.append(self.secret_view_path(root, rest))
+        return paths
+
+    def check_secret_fields(self, index, item):
+        label = self.item_label(item)
+        roots = " or ".join(sorted(self.secret_field_roots))
+        for n, path in enumerate(item.get("secret_fields") or []):
+            if not isinstance(path, str):
+                continue  # check_options reported it
+            if "" in path.split("."):
+                problem = "is not a dotted path (empty key)"
+            elif not self.secret_field_root(path):
+                problem = f"is not under {roots}"
+            else:
+                continue
+            self.errors.add(
+                index,
+                label,
+                f"secret_fields[{n}]",
+                f"{clip(path, 80)} {problem}: give dotted paths such as {roots}.<key>, "
+                "where * matches any key",
+            )
+
+    def register_values(self, values):
+        """Ansible then blanks these strings out of every output of the task."""
+        self.module.no_log_values.update(v for v in values if len(v) >= 4)
 
     def plan_item(self, item):
         """Return a Change for one declared item."""
@@ -345,7 +409,9 @@ class PrefectObjectsModule:
     def sanitized_items(self):
         """Items as echoed in ``invocation``; one that is not even a mapping is masked whole."""
         return [
-            self.sanitize_item(item) if isinstance(item, dict) else mask_value(item, ["*"])
+            mask_value(self.sanitize_item(item), self.secret_fields(item))
+            if isinstance(item, dict)
+            else mask_value(item, ["*"])
             for item in self.items
         ]
 
@@ -432,6 +498,7 @@ class PrefectObjectsModule:
 
 __all__ = [
     "COMMON_ARGUMENT_SPEC",
+    "SECRET_FIELDS_SPEC",
     "Change",
     "MASK",
     "PrefectAPIError",

@@ -545,7 +545,9 @@ def _segment(key):
 
 
 def secret_paths(data, prefix=""):
-    """Dotted paths (prefect_compare notation) of the values under secret-looking keys."""
+    """Dotted paths (prefect_compare notation) of the values under secret-looking keys, and of
+    the variables of an ``env`` (where flows' secrets go: a mapping, or Kubernetes' and Cloud
+    Run's list of ``{name, value}``)."""
     found = []
 
     def walk(node, path):
@@ -556,6 +558,11 @@ def secret_paths(data, prefix=""):
                 here = path + [_segment(key)]
                 if SECRET_KEY_RE.search(str(key)) and block_ref_of(value) is None:
                     found.append(".".join(here))
+                elif key == "env" and isinstance(value, dict):
+                    found.append(".".join(here + ["*"]))
+                elif key == "env" and isinstance(value, list):
+                    found.append(".".join(here + ["*", "value"]))
+                    walk(value, here)
                 else:
                     walk(value, here)
         elif isinstance(node, list):

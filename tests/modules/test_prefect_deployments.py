@@ -255,6 +255,79 @@ def test_env_values_never_printed(runner, prefect_server, project_dir):
     assert dep["job_variables"]["env"]["API_TOKEN"] == ENV_SECRET + "-new"
 
 
+PARAM_SECRET = "param-secret-2b8d4f6a"  # noqa: S105
+JOBVAR_SECRET = "jobvar-secret-9e1c3a57"  # noqa: S105
+
+
+def secret_dep(project_dir, name, rows, extra_env="x"):
+    a = deps(project_dir)
+    a["deployments"] = [a["deployments"][0]]
+    dep = a["deployments"][0]
+    dep["name"] = name
+    dep["parameters"] = {"rows": rows, "source": PARAM_SECRET}
+    dep["work_pool"]["job_variables"] = {
+        "env": {"API_TOKEN": ENV_SECRET + extra_env},
+        "command": JOBVAR_SECRET + extra_env,
+    }
+    dep["secret_fields"] = ["parameters.source", "work_pool.job_variables.command"]
+    return a
+
+
+def test_secret_fields_never_printed(runner, prefect_server, project_dir):
+    """Fields listed in secret_fields are masked at -vvv like the env values: on create, on a
+    no-op, under --check --diff with a changed value, and on the real update."""
+    name = "load-data/t-secret-fields"
+    steps = [(secret_dep(project_dir, name, 5), False), (secret_dep(project_dir, name, 5), False),
+             (secret_dep(project_dir, name, 6, "y"), True),
+             (secret_dep(project_dir, name, 6, "y"), False)]  # fmt: skip
+    for n, (step_args, check) in enumerate(steps):
+        res = runner.run("prefect_deployments", step_args, check=check, diff=True, verbose=3,
+                         json_output=False)  # fmt: skip
+        assert res.rc == 0, res.stdout[-3000:]
+        text = res.stdout + res.stderr
+        assert "t-secret-fields" in text and "source" in text and "command" in text, n
+        for secret in (PARAM_SECRET, JOBVAR_SECRET, ENV_SECRET):
+            assert secret not in text, (n, secret)
+        if n == 2:  # the diff tells that the env value and the listed field change
+            for field in ("API_TOKEN", "command"):
+                assert f'"{field}": "******** (changed)"' in text, (field, text[-3000:])
+    dep = read(prefect_server, "load-data", "t-secret-fields")
+    assert dep["parameters"] == {"rows": 6, "source": PARAM_SECRET}  # stored as given
+    assert dep["job_variables"]["command"] == JOBVAR_SECRET + "y"
+
+
+def test_a_422_shows_no_secret(runner, writes, prefect_server, project_dir):
+    """A deployment the server refuses with 422 (a parameter of the wrong type, checked by the
+    server when enforce_parameter_schema is on; Prefect's message quotes the value) fails with
+    the server's reason and no secret, at -vvv."""
+    args = secret_dep(project_dir, "load-data/t-422", 5)
+    dep = args["deployments"][0]
+    dep["enforce_parameter_schema"] = True
+    dep["parameters"]["rows"] = PARAM_SECRET + "-rows"  # `rows: int` in the flow
+    dep["secret_fields"].append("parameters.rows")
+    res = runner.run("prefect_deployments", args, diff=True, verbose=3, json_output=False)
+    text = res.stdout + res.stderr
+    assert res.rc != 0
+    assert "HTTP 422 on POST /deployments/" in text, text[-3000:]
+    assert "is not of type 'integer'" in text  # the server's reason is kept ...
+    for secret in (PARAM_SECRET, JOBVAR_SECRET, ENV_SECRET):
+        assert secret not in text, secret  # ... the values are not
+    # one attempt (a 422 is not retried), and nothing stored
+    assert [w for w in writes() if "/deployments" in w[1]] == [("POST", "/api/deployments/")]
+    assert read(prefect_server, "load-data", "t-422") is None
+
+
+def test_secret_fields_outside_the_item_fail_validation(runner, writes, project_dir):
+    args = secret_dep(project_dir, "load-data/t-bad-secret-fields", 5)
+    args["deployments"][0]["secret_fields"] = ["parameters.source", "tags", "parameters..x"]
+    res = runner.run("prefect_deployments", args)
+    assert res.failed
+    assert "deployments[0] (load-data/t-bad-secret-fields): secret_fields[1]: tags is not under" \
+        " parameters or work_pool.job_variables" in res.msg, res.msg  # fmt: skip
+    assert "secret_fields[2]: parameters..x is not a dotted path" in res.msg
+    assert writes() == []
+
+
 def test_api_errors_do_not_echo_the_request():
     """A 422 from Prefect echoes the request body and each rejected input: both are dropped."""
     import sys

@@ -51,6 +51,55 @@ def test_clear_limit_pause_and_absent(runner, prefect_server):
     assert not runner.run("prefect_work_pools", args).changed
 
 
+def raw(text: str) -> str:
+    """Prefect's {{ }} placeholders past Ansible's Jinja (plays are JSON: no !unsafe)."""
+    return "{% raw %}" + text + "{% endraw %}"
+
+
+ENV_SECRET = "pool-env-secret-61d0b8c2"  # noqa: S105
+FIELD_SECRET = "pool-field-secret-3f7a9e15"  # noqa: S105
+LABEL_SECRET = "pool-label-secret-c24e6d08"  # noqa: S105
+
+
+def secret_pools(suffix):
+    template = {
+        "job_configuration": {"command": raw("{{ command }}"), "env": raw("{{ env }}"),
+                              "labels": {"team": "ml", "token": LABEL_SECRET + suffix}},
+        "variables": {"type": "object", "properties": {
+            "command": {"type": "string"}, "env": {"type": "object"}}},
+    }  # fmt: skip
+    return {"work_pools": [
+        {"name": "t-pool-secrets", "type": "process",
+         "job_variables": {"env": {"DB_URL": ENV_SECRET + suffix},
+                           "command": FIELD_SECRET + suffix},
+         "secret_fields": ["job_variables.command"]},
+        {"name": "t-pool-secret-template", "type": "process", "base_job_template": template,
+         "job_variables": {"command": FIELD_SECRET + suffix},
+         "secret_fields": ["job_variables.command",
+                           "base_job_template.job_configuration.labels.*"]},
+    ]}  # fmt: skip
+
+
+def test_secrets_never_printed(runner, prefect_server):
+    """env values and the fields listed in secret_fields, in job variables and in a whole base
+    job template, are masked at -vvv: on create, on a no-op, under --check --diff with changed
+    values (which the diff says), and on the real update."""
+    steps = [("x", False), ("x", False), ("y", True), ("y", False)]
+    for n, (suffix, check) in enumerate(steps):
+        res = runner.run("prefect_work_pools", secret_pools(suffix), check=check, diff=True,
+                         verbose=3, json_output=False)  # fmt: skip
+        assert res.rc == 0, res.stdout[-3000:]
+        text = res.stdout + res.stderr
+        assert "t-pool-secret-template" in text and "DB_URL" in text and "labels" in text, n
+        for secret in (ENV_SECRET, FIELD_SECRET, LABEL_SECRET):
+            assert secret not in text, (n, secret)
+        if n == 2:
+            for field in ("DB_URL", "token", "default"):
+                assert f'"{field}": "******** (changed)"' in text, (field, text[-3000:])
+    pool = prefect_server.api("GET", "/work_pools/t-pool-secret-template")
+    assert pool["base_job_template"]["job_configuration"]["labels"]["token"] == LABEL_SECRET + "y"
+
+
 def test_validation(runner, writes, prefect_server):
     runner.run("prefect_work_pools", {"work_pools": [{"name": "t-pool-typed"}]})
     before = len(writes())
@@ -140,7 +189,7 @@ def test_cloud_run_ladder(runner, writes, prefect_server, gcp_creds):
               for d in (diff["before"], diff["after"])]  # fmt: skip
     assert memory == ["1Gi", "2Gi"]
     env = diff["after"]["base_job_template"]["variables"]["properties"]["env"]["default"]
-    assert env == {"TZ": "UTC", "API_TOKEN": "********"}
+    assert env == {"TZ": "********", "API_TOKEN": "********"}  # every env value, as deployments
     for step in steps:  # not in the diff, not in the echoed invocation, not anywhere
         assert TOKEN not in step.stdout
 
@@ -171,11 +220,6 @@ def test_deployment_targets_cloud_run_pool(runner, prefect_server, project_dir, 
     assert dep["work_pool_name"] == pool
     assert dep["job_variables"] == {"memory": "4Gi", "cpu": "2000m"}
     assert not runner.run("prefect_deployments", args).changed
-
-
-def raw(text: str) -> str:
-    """Prefect's {{ }} placeholders past Ansible's Jinja (plays are JSON: no !unsafe)."""
-    return "{% raw %}" + text + "{% endraw %}"
 
 
 def test_cloud_run_validation(runner, writes, prefect_server, gcp_creds):
