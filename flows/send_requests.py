@@ -91,13 +91,21 @@ def wait_for_server(url: str, wait_seconds: float) -> None:
 
 
 @task(cache_policy=NO_CACHE)
-def send(url: str, rows: list[dict[str, str]], timeout_seconds: float) -> list[dict[str, Any]]:
-    """POST one request per row; return each one's latency, prediction or error."""
+def send(
+    url: str, rows: list[dict[str, str]], timeout_seconds: float, min_duration_seconds: float = 0.0
+) -> list[dict[str, Any]]:
+    """POST one request per row, through one connection; return each one's latency, prediction
+    or error. With ``min_duration_seconds``, the rows are sent again, in turn, until at least that
+    long has passed since the first request."""
     import httpx
 
     results = []
     with httpx.Client(timeout=timeout_seconds) as client:
-        for row in rows:
+        first_request = time.monotonic()
+        sent = 0
+        while sent < len(rows) or time.monotonic() - first_request < min_duration_seconds:
+            row = rows[sent % len(rows)]
+            sent += 1
             payload = {
                 "dataframe_split": {
                     "columns": list(FEATURE_COLUMNS),
@@ -153,6 +161,7 @@ def send_requests(
     random_state: int = 0,
     timeout_seconds: float = 10.0,
     server_wait_seconds: float = 30.0,
+    min_duration_seconds: float = 0.0,
 ) -> dict[str, Any]:
     """Send requests sampled from the stored dataset to the model server and report on them.
 
@@ -166,10 +175,15 @@ def send_requests(
         random_state: seed of the sampling.
         timeout_seconds: timeout of one request.
         server_wait_seconds: how long to wait for the scoring server to answer /ping.
+        min_duration_seconds: keep sending the sampled rows again, in turn, until at least this
+            many seconds have passed since the first request (e.g. to cover a model swap);
+            0: each sampled row once.
     """
     logger = get_run_logger()
     if n_requests < 1:
         raise FlowInputError(f"n_requests must be at least 1 (got {n_requests})")
+    if min_duration_seconds < 0:
+        raise FlowInputError(f"min_duration_seconds must be 0 or more (got {min_duration_seconds})")
     url = resolve_server_url(model_server_url)
     store = load_block(data_store_block, "the data store")
     content = read_from_store(store, data_store_block, dataset_path)
@@ -178,8 +192,16 @@ def send_requests(
         n=n_requests, replace=n_requests > len(frame), random_state=random_state
     ).to_dict("records")
     wait_for_server(url, server_wait_seconds)
-    logger.info("Sending %d requests to %s", n_requests, url)
-    results = send(url, sample, timeout_seconds)
+    if min_duration_seconds > 0:
+        logger.info(
+            "Sending %d sampled rows to %s, in turn, for at least %.0f s",
+            n_requests,
+            url,
+            min_duration_seconds,
+        )
+    else:
+        logger.info("Sending %d requests to %s", n_requests, url)
+    results = send(url, sample, timeout_seconds, min_duration_seconds)
     summary = summarize(results)
     errors = [result["error"] for result in results if "error" in result]
     if not summary["answered"]:

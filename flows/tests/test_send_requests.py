@@ -7,6 +7,7 @@ The module trains a model once (real MLflow SQLite registry), serves ``models:/.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -114,6 +115,32 @@ def test_model_errors_fail_clearly(data_store: Path, http_server) -> None:
     assert "All 5 requests to" in message and "HTTP 400" in message
     assert "Model is missing inputs" in message
     assert http_server.count("/invocations") == 5
+
+
+def test_min_duration_sends_the_sample_again_until_it_has_passed(
+    data_store: Path, http_server
+) -> None:
+    load_data()
+    http_server.routes["/ping"] = lambda handler: (200, b"\n")
+    http_server.routes["/invocations"] = lambda handler: (200, b'{"predictions": ["fake"]}')
+    started = time.monotonic()
+
+    summary = send_requests(
+        n_requests=3, model_server_url=http_server.url, min_duration_seconds=1.0
+    )
+
+    assert time.monotonic() - started >= 1.0
+    assert summary["requests"] > 3 and summary["errors"] == 0
+    assert http_server.count("/invocations") == summary["requests"]
+
+
+def test_negative_min_duration_fails_clearly(http_server) -> None:
+    state = send_requests(
+        min_duration_seconds=-1, model_server_url=http_server.url, return_state=True
+    )
+
+    assert "min_duration_seconds must be 0 or more (got -1" in failure_message(state)
+    assert http_server.requests == []
 
 
 def test_missing_dataset_fails_clearly(data_store: Path, http_server) -> None:
