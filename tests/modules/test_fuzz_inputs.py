@@ -244,6 +244,98 @@ def variable_cases() -> list[tuple[str, dict, str | Valid]]:
     return cases
 
 
+def automation_cases() -> list[tuple[str, dict, str]]:
+    cases = []
+    trigger = {"posture": "Reactive", "expect": ["prefect.flow-run.Failed"]}
+
+    def case(case_id, expect, **changes):
+        item = {"name": "t-fz", "trigger": dict(trigger), "actions": [{"type": "do-nothing"}]}
+        item.update(changes)
+        cases.append((case_id, {"automations": [item]}, expect))
+
+    # names Prefect keeps are valid (a space, unicode); these are not
+    for i, name in enumerate(["", "\x00", HUGE, "a\nb", None, ["n"], "x" * 256]):
+        case(f"name-{i}", "name", name=name)
+    bad_triggers = [
+        "x", [trigger], None, {"type": "metric"}, {"type": ["event"]}, {"type": HUGE},
+        {"posture": None}, {"posture": "reactive"}, {"posture": HUGE},
+        {**trigger, "expect": "prefect.flow-run.Failed"}, {**trigger, "expect": [5]},
+        {**trigger, "after": [None]}, {**trigger, "for_each": {"a": 1}},
+        {**trigger, "threshold": "1"}, {**trigger, "threshold": 1.5},
+        {**trigger, "threshold": True},
+        {**trigger, "threshold": -1}, {**trigger, "threshold": 1e30},
+        {**trigger, "within": "PT0S"}, {**trigger, "within": -1}, {**trigger, "within": True},
+        {**trigger, "within": float("inf")},
+        {"posture": "Proactive", "within": 5}, {**trigger, "match": "x"},
+        {**trigger, "match": {"prefect.resource.id": 5}},
+        {**trigger, "match": {"prefect.resource.id": [5]}},
+        {**trigger, "match": {"prefect.resource.id": "a\x00"}}, {**trigger, "match": {HUGE: 1}},
+        {**trigger, "match_related": [5]},
+        {**trigger, "match_related": [{"prefect.resource.id": {"a": 1}}]},
+        {**trigger, "id": "x"}, {**trigger, HUGE: 1},
+        {"type": "compound", "triggers": "x", "require": "all"},
+        {"type": "compound", "triggers": [], "require": "all"},
+        {"type": "compound", "triggers": [trigger], "require": 2},
+        {"type": "compound", "triggers": [trigger], "require": "most"},
+        {"type": "compound", "triggers": [trigger]},
+        {"type": "compound", "triggers": [trigger], "require": True},
+        {"type": "compound", "triggers": [trigger], "require": "any", "within": "1h"},
+        {"type": "compound", "triggers": [5], "require": "any"},
+        {"type": "sequence", "triggers": [{"posture": "Sometimes"}]},
+        {"type": "sequence", "triggers": [trigger], "require": "all"},
+        _nested(40),
+        {**trigger, "match": {"prefect.resource.id": "prefect.deployment.no-flow/nowhere"}},
+        {**trigger, "match_related": {"prefect.resource.id": "prefect.work-pool.no-such-pool"}},
+    ]  # fmt: skip
+    for i, value in enumerate(bad_triggers):
+        case(f"trigger-{i}", "trigger", trigger=value)
+    cases.append(("trigger-missing", {"automations": [{"name": "t-fz", "actions": []}]},
+                  "trigger"))  # fmt: skip
+    run = {"type": "run-deployment"}
+    some_id = "00000000-0000-0000-0000-000000000001"
+    bad_actions = [
+        "x", [], ["x"], [{}], [{"type": HUGE}], [{"type": ["do-nothing"]}],
+        [{"type": "do-nothing", "bogus": 1}], [run], [{**run, "deployment": 5}],
+        [{**run, "deployment": "a/b/c"}], [{**run, "deployment": HUGE}],
+        [{**run, "deployment": "a\x00/b"}], [{**run, "deployment": "no-flow/nowhere"}],
+        [{**run, "deployment": "a/b", "deployment_id": some_id}],
+        [{**run, "deployment": "a/b", "source": "inferred"}],
+        [{**run, "deployment_id": "not-a-uuid"}], [{**run, "source": "somewhere"}],
+        [{**run, "source": "inferred", "deployment_id": some_id}],
+        [{**run, "source": "inferred", "parameters": "rows=5"}],
+        [{**run, "source": "inferred", "schedule_after": -1}],
+        [{**run, "source": "inferred", "schedule_after": "PT1M"}],
+        [{"type": "change-flow-run-state"}], [{"type": "change-flow-run-state", "state": "failed"}],
+        [{"type": "change-flow-run-state", "state": "FAILED", "force": "maybe"}],
+        [{"type": "send-notification", "block_document_id": some_id}],
+        [{"type": "send-notification", "block_document_id": 5, "body": "b"}],
+        [{"type": "call-webhook", "block_document_id": some_id,
+          "payload": {"a": 1}}],
+        [{"type": "pause-work-pool"}], [{"type": "pause-work-pool", "work_pool": 5}],
+        [{"type": "resume-work-pool", "work_pool": "no-such-pool"}],
+        [{"type": "pause-work-queue", "work_pool": "p"}], [{"type": "pause-automation"}],
+    ]  # fmt: skip
+    for i, value in enumerate(bad_actions):
+        case(f"actions-{i}", "actions", actions=value)
+    for key in ("actions_on_trigger", "actions_on_resolve"):
+        for i, value in enumerate(["x", [{"type": "nope"}]]):
+            case(f"{key}-{i}", key, **{key: value})
+    for key, values in {"description": ["a\x00", ["d"]], "enabled": ["maybe", [True]],
+                        "tags": ["ml", [None], ["a\x00"]], "state": ["gone", 5],
+                        "bogus_option": [1]}.items():  # fmt: skip
+        for i, value in enumerate(values):
+            case(f"{key}-{i}", key, **{key: value})
+    cases.append(("item-not-a-mapping", {"automations": ["t-fz"]}, ""))
+    return cases
+
+
+def _nested(levels: int) -> dict:
+    trigger: dict = {"posture": "Reactive"}
+    for _ in range(levels):
+        trigger = {"type": "sequence", "triggers": [trigger]}
+    return trigger
+
+
 def run_cases(runner, module: str, cases) -> dict[str, dict]:
     """Run every case as a task of one playbook; returns each case's result by id."""
     server = runner.server
@@ -320,7 +412,14 @@ def pool(prefect_server):
 
 
 @pytest.mark.parametrize(
-    "module", ["prefect_deployments", "prefect_work_pools", "prefect_blocks", "prefect_variables"]
+    "module",
+    [
+        "prefect_deployments",
+        "prefect_work_pools",
+        "prefect_blocks",
+        "prefect_variables",
+        "prefect_automations",
+    ],
 )
 def test_fuzzed_inputs_fail_cleanly_without_writes(module, runner, writes, project_dir):
     kind, make = {
@@ -328,6 +427,7 @@ def test_fuzzed_inputs_fail_cleanly_without_writes(module, runner, writes, proje
         "prefect_work_pools": ("work_pools", pool_cases),
         "prefect_blocks": ("blocks", block_cases),
         "prefect_variables": ("variables", variable_cases),
+        "prefect_automations": ("automations", automation_cases),
     }[module]
     cases = make()
     ids = [case_id for case_id, _, _ in cases]

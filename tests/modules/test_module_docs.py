@@ -21,6 +21,7 @@ MODULES = {
     "prefect_work_pools": ("WorkPoolsModule", "work_pools"),
     "prefect_deployments": ("DeploymentsModule", "deployments"),
     "prefect_variables": ("VariablesModule", "variables"),
+    "prefect_automations": ("AutomationsModule", "automations"),
 }
 
 
