@@ -55,13 +55,23 @@ def objects(server, project_dir, cron="0 0 1 * *", block="t-role-data"):
              "schedules": [{"cron": cron, "timezone": "UTC"}],
              "work_pool": {"name": "t-role-pool"}},
         ],
+        # names the deployment declared beside it (in check mode, before it exists)
+        "prefect_automations": [
+            {"name": f"{block}-after-load", "actions": [
+                {"type": "run-deployment", "deployment": "load-data/t-role"}],
+             "trigger": {"type": "event", "posture": "Reactive",
+                         "expect": ["prefect.flow-run.Failed"],
+                         "match": {"prefect.resource.id": "prefect.flow-run.*"},
+                         "match_related": {
+                             "prefect.resource.id": "prefect.deployment.load-data/t-role"}}},
+        ],
     }  # fmt: skip
 
 
 def test_apply_then_noop(prefect_server, project_dir, tmp_path, writes):
     rc, doc, out = run_play(tmp_path, objects(prefect_server, project_dir))
     assert rc == 0, out[-4000:]
-    assert doc["stats"]["localhost"]["changed"] == 3
+    assert doc["stats"]["localhost"]["changed"] == 4  # blocks, pools, deployments, automations
     assert prefect_server.api("GET", "/deployments/name/load-data/t-role") is not None
     before = len(writes())
     rc, doc, out = run_play(tmp_path, objects(prefect_server, project_dir))
@@ -98,9 +108,14 @@ def test_check_mode_reports_without_writing(prefect_server, project_dir, tmp_pat
     extra["prefect_work_pools"] = [{"name": "t-role-check-pool"}]
     extra["prefect_deployments"][0]["name"] = "load-data/t-role-check"
     extra["prefect_deployments"][0]["work_pool"]["name"] = "t-role-check-pool"
+    automation = extra["prefect_automations"][0]  # names the deployment about to be created
+    automation["actions"][0]["deployment"] = "load-data/t-role-check"
+    automation["trigger"]["match_related"]["prefect.resource.id"] += "-check"
     before = len(writes())
     rc, doc, out = run_play(tmp_path, extra, check=True)
     assert rc == 0, out[-4000:]
-    assert doc["stats"]["localhost"]["changed"] == 3  # blocks, pools, deployments would change
+    # blocks, pools, deployments and automations would change; the automation names a deployment
+    # that is declared and not on the server yet: a warning in check mode
+    assert doc["stats"]["localhost"]["changed"] == 4
     assert writes()[before:] == []
     assert prefect_server.api("GET", "/work_pools/t-role-check-pool") is None
