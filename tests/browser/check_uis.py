@@ -256,6 +256,9 @@ class Run:
                 f"deployment '{flow}/{name}' shows no schedule on /deployments",
             )
             self.passed(f"deployment '{flow}/{name}' listed on /deployments with a schedule")
+        for flow, name in (d.split("/", 1) for d in self.args.listed):
+            self.need(row_of(flow, name), f"deployment '{flow}/{name}' not listed on /deployments")
+            self.passed(f"deployment '{flow}/{name}' listed on /deployments")
         self.shot(page, "prefect-02-deployments")
 
         for flow, name in wanted:
@@ -531,6 +534,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--mlflow-user", required=True)
     add("--deployment", action="append", required=True, metavar="FLOW/NAME")
     add("--schedule", required=True, help="the cron every --deployment must have")
+    add("--listed", action="append", default=[], metavar="FLOW/NAME",
+        help="a deployment that must be listed, with or without a schedule")  # fmt: skip
     add("--worker", action="append", required=True, help="a worker that must be ONLINE")
     add("--work-pool", action="append", default=[], help="look for workers only in these pools")
     add("--model", required=True, help="a registered model that must be listed")
