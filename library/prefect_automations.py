@@ -26,8 +26,8 @@ description:
     seconds, at least 10 for a C(Proactive) trigger), each action (a known C(type), its known
     keys, the required ones, C(source) and its id), references to deployments and work pools
     that do not exist, duplicate names. Messages name the item and the field, e.g.
-    C(automations[0] (train-after-load): actions[0].deployment: no deployment train-model/main
-    on the server (declared: none)). What the module does not check (Prefect's guard against
+    'automations[0] (train-after-load): actions[0].deployment: no deployment train-model/main
+    on the server (declared: none)'. What the module does not check (Prefect's guard against
     automations that run deployments in a loop, for instance) the server checks when the
     automation is written."
   - An automation is compared with the server's copy field by field, the server's defaults
@@ -43,6 +43,7 @@ version_added: "0.3.0"
 author: prefect-stack contributors
 extends_documentation_fragment:
   - prefect_api
+  - prefect_api.attributes
 options:
   prune:
     description:
@@ -123,17 +124,10 @@ options:
         choices: [present, absent]
         default: present
 attributes:
-  check_mode:
-    support: full
-    description: Reports what would be created, updated or deleted; makes no write call.
   diff_mode:
-    support: full
     description:
       - Per automation before/after of the managed fields (name, description, enabled, tags,
         trigger and actions with the server's defaults filled in, references resolved to ids).
-  idempotent:
-    support: full
-    description: A second run with the same input reports C(changed=false) and makes no write call.
 notes:
   - Ansible templates every string; write Prefect's own C({{ }}) placeholders (in the C(body) of
     a C(send-notification) action, for example) with C(!unsafe) in group_vars.
@@ -201,8 +195,7 @@ diff:
 import math  # noqa: E402
 import re  # noqa: E402
 
-from ansible.module_utils.prefect_api import Change, PrefectObjectsModule  # noqa: E402
-from ansible.module_utils.prefect_compare import changed_fields  # noqa: E402
+from ansible.module_utils.prefect_api import PrefectObjectsModule  # noqa: E402
 from ansible.module_utils.prefect_validate import (  # noqa: E402
     MAX_INT,
     clip,
@@ -413,6 +406,7 @@ def action_view(action):
 
 class AutomationsModule(PrefectObjectsModule):
     kind = "automations"
+    api_path = "/automations"
     item_spec = ITEM_SPEC
     extra_spec = dict(
         prune=dict(type="bool", default=False),
@@ -420,13 +414,13 @@ class AutomationsModule(PrefectObjectsModule):
         declared_deployments=dict(type="list", elements="str", default=[]),
     )
     supports_prune = True
+    report_changed_fields = True
     parallel_writes = 4
 
     def __init__(self):
         super().__init__()
         self.parsed = {}  # index -> the declared automation, checked, with Refs
         self.current = {}  # index -> the server's automation of that name (or None)
-        self.position = {id(item): index for index, item in enumerate(self.items)}
 
     # ---- checks that need no server ----------------------------------------------------
     def check_item(self, index, item):
@@ -818,73 +812,33 @@ class AutomationsModule(PrefectObjectsModule):
             view[key] = [action_view(a) for a in automation.get(key) or []]
         return view
 
-    def plan_item(self, item):
-        index = self.position[id(item)]
-        row = self.current.get(index)
-        extra = {"id": row["id"] if row else None}
-        if item["state"] == "absent":
-            if not row:
-                return Change(item["name"], "unchanged", extra=extra)
-            return Change(
-                item["name"],
-                "deleted",
-                before=self.view(row),
-                after=None,
-                apply=lambda: self.client.delete("/automations/{}".format(row["id"])),
-                extra=extra,
-            )
-        desired = self.view(resolved(self.parsed[index]))
-        if not row:
-            return Change(
-                item["name"],
-                "created",
-                before=None,
-                after=desired,
-                apply=lambda: self.create(desired, extra),
-                extra=extra,
-            )
-        actual = self.view(row)
-        fields = changed_fields(desired, actual)
-        if not fields:
-            return Change(item["name"], "unchanged", extra=extra)
-        extra["changed_fields"] = fields
-        return Change(
-            item["name"],
-            "updated",
-            before=actual,
-            after=desired,
-            apply=lambda: self.client.request(
-                "PUT", "/automations/{}".format(row["id"]), body=desired
-            ),
-            extra=extra,
-        )
+    def find(self, item):
+        return self.current.get(self.index_of(item))  # picked in validate_item
 
-    def plan_prune(self, declared_keys):
+    def desired_view(self, item):
+        return self.view(resolved(self.parsed[self.index_of(item)]))
+
+    def actual_view(self, row, item=None, desired=None):
+        return self.view(row)
+
+    def prunable(self, declared_keys):
         tag = self.module.params["managed_tag"]
         if not self.module.params["prune"] or not tag:
             return []
-        changes = []
-        for name, rows in sorted(self.existing.items()):
-            if name in declared_keys:
-                continue
-            for row in rows:
-                if tag not in (row.get("tags") or []):
-                    continue
-                changes.append(
-                    Change(
-                        name,
-                        "deleted",
-                        before=self.view(row),
-                        after=None,
-                        apply=lambda row_id=row["id"]: self.client.delete(f"/automations/{row_id}"),
-                        extra={"id": row["id"], "pruned": True},
-                    )
-                )
-        return changes
+        return [
+            (name, row)
+            for name, rows in sorted(self.existing.items())
+            if name not in declared_keys
+            for row in rows
+            if tag in (row.get("tags") or [])
+        ]
 
     # ---- writes -------------------------------------------------------------------------
-    def create(self, desired, extra):
+    def create(self, item, desired, extra):
         extra["id"] = self.client.post("/automations/", desired)["id"]
+
+    def update(self, item, row, actual, desired, extra):
+        self.client.request("PUT", "/automations/{}".format(row["id"]), body=desired)
 
 
 def main():

@@ -27,6 +27,7 @@ version_added: "0.1.0"
 author: prefect-stack contributors
 extends_documentation_fragment:
   - prefect_api
+  - prefect_api.attributes
 options:
   blocks:
     description:
@@ -62,16 +63,6 @@ options:
         type: str
         choices: [present, absent]
         default: present
-attributes:
-  check_mode:
-    support: full
-    description: Reports what would be created, updated or deleted; makes no write call.
-  diff_mode:
-    support: full
-    description: Per block before/after of the data with secret values masked.
-  idempotent:
-    support: full
-    description: A second run with the same input reports C(changed=false) and makes no write call.
 notes:
   - Bulk module, one call handles the whole list.
   - O(blocks[].data) is not declared C(no_log) on purpose - Ansible would then blank every
@@ -133,7 +124,7 @@ diff:
 
 import re  # noqa: E402
 
-from ansible.module_utils.prefect_api import Change, PrefectObjectsModule, q  # noqa: E402
+from ansible.module_utils.prefect_api import PrefectObjectsModule, q  # noqa: E402
 from ansible.module_utils.prefect_compare import collect_strings, mask_value  # noqa: E402
 from ansible.module_utils.prefect_validate import join, name_problem, short  # noqa: E402
 
@@ -164,6 +155,7 @@ def ref_of(value):
 
 class BlocksModule(PrefectObjectsModule):
     kind = "blocks"
+    api_path = "/block_documents"
     item_spec = ITEM_SPEC
     name_fields = ("block_type", "name")
 
@@ -339,9 +331,10 @@ class BlocksModule(PrefectObjectsModule):
                 data[key] = value
         return {"block_type": item["block_type"], "name": item["name"], "data": data}
 
-    def actual_view(self, doc, desired_data):
-        data = dict(doc.get("data") or {})
-        for key, ref in (doc.get("block_document_references") or {}).items():
+    def actual_view(self, row, item=None, desired=None):
+        desired_data = desired["data"] if desired else {}
+        data = dict(row.get("data") or {})
+        for key, ref in (row.get("block_document_references") or {}).items():
             target = ref.get("block_document") or {}
             wanted = desired_data.get(key)
             if ref_of(wanted) and "block_document_id" in ref_of(wanted):
@@ -355,50 +348,17 @@ class BlocksModule(PrefectObjectsModule):
                 }
         # fields the server keeps as null and we do not declare are not a difference
         data = dict((k, v) for k, v in data.items() if v is not None or k in desired_data)
-        slug = (doc.get("block_type") or {}).get("slug")
-        return {"block_type": slug, "name": doc.get("name"), "data": data}
+        slug = (row.get("block_type") or {}).get("slug")
+        return {"block_type": slug, "name": row.get("name"), "data": data}
 
-    def plan_item(self, item):
-        key = self.item_key(item)
-        doc = self.existing.get(key)
-        paths = ["data." + p if p != "*" else "data" for p in self.secret_paths(item)]
-        extra = {"block_type": item["block_type"], "id": doc["id"] if doc else None}
-        if item["state"] == "absent":
-            if not doc:
-                return Change(item["name"], "unchanged", extra=extra)
-            before = self.actual_view(doc, {})
-            return Change(
-                item["name"],
-                "deleted",
-                before=before,
-                after=None,
-                secret_paths=paths,
-                apply=lambda: self.client.delete("/block_documents/{}".format(doc["id"])),
-                extra=extra,
-            )
-        desired = self.desired_view(item)
-        if not doc:
-            return Change(
-                item["name"],
-                "created",
-                before=None,
-                after=desired,
-                secret_paths=paths,
-                apply=lambda: self.create(item, extra),
-                extra=extra,
-            )
-        actual = self.actual_view(doc, desired["data"])
-        if actual == desired:
-            return Change(item["name"], "unchanged", extra=extra)
-        return Change(
-            item["name"],
-            "updated",
-            before=actual,
-            after=desired,
-            secret_paths=paths,
-            apply=lambda: self.update(item, doc),
-            extra=extra,
-        )
+    def change_name(self, key):
+        return key[1]  # results rows carry the block_type beside it
+
+    def item_extra(self, item, row):
+        return {"block_type": item["block_type"], "id": row["id"] if row else None}
+
+    def diff_secret_paths(self, item, before, after):
+        return ["data." + p if p != "*" else "data" for p in self.secret_paths(item)]
 
     # ---- writes -------------------------------------------------------------------------
     def api_data(self, item):
@@ -419,7 +379,7 @@ class BlocksModule(PrefectObjectsModule):
                 data[key] = {"$ref": {"block_document_id": ref_id}}
         return data
 
-    def create(self, item, extra):
+    def create(self, item, desired, extra):
         slug = item["block_type"]
         doc = self.client.post(
             "/block_documents/",
@@ -434,9 +394,9 @@ class BlocksModule(PrefectObjectsModule):
         self.ids[self.item_key(item)] = doc["id"]
         extra["id"] = doc["id"]
 
-    def update(self, item, doc):
+    def update(self, item, row, actual, desired, extra):
         self.client.patch(
-            "/block_documents/{}".format(doc["id"]),
+            "/block_documents/{}".format(row["id"]),
             {
                 "data": self.api_data(item),
                 "merge_existing_data": False,

@@ -30,6 +30,7 @@ version_added: "0.1.0"
 author: prefect-stack contributors
 extends_documentation_fragment:
   - prefect_api
+  - prefect_api.attributes
 options:
   project_dir:
     description:
@@ -145,19 +146,12 @@ options:
         choices: [present, absent]
         default: present
 attributes:
-  check_mode:
-    support: full
-    description: Reports what would be created, updated or deleted; makes no write call.
   diff_mode:
-    support: full
     description:
       - Per deployment before/after of the managed fields. The values of
         C(work_pool.job_variables.env) (where flows' secrets go) and of the item's
         O(deployments[].secret_fields) are masked there, in the echoed invocation and in every
-        message; a changed one reads C(******** (changed)).
-  idempotent:
-    support: full
-    description: A second run with the same input reports C(changed=false) and makes no write call.
+        message; a changed one reads '******** (changed)'.
 notes:
   - Bulk module; one call handles the whole list (a few read calls plus one write per changed
     deployment).
@@ -210,12 +204,10 @@ import re  # noqa: E402
 
 from ansible.module_utils.prefect_api import (  # noqa: E402
     SECRET_FIELDS_SPEC,
-    Change,
     PrefectObjectsModule,
     q,
 )
 from ansible.module_utils.prefect_compare import (  # noqa: E402
-    changed_fields,
     collect_strings,
     mask_value,
 )
@@ -330,8 +322,10 @@ def parameter_schema(node):
 
 class DeploymentsModule(PrefectObjectsModule):
     kind = "deployments"
+    api_path = "/deployments"
     item_spec = ITEM_SPEC
     supports_prune = True
+    report_changed_fields = True
     name_fields = ("name", "flow_name", "work_pool.name", "work_pool.work_queue_name")
     secret_field_roots = {"parameters": "parameters", "work_pool.job_variables": "job_variables"}
     extra_spec = dict(
@@ -380,11 +374,11 @@ class DeploymentsModule(PrefectObjectsModule):
             dep_filter = dict(flow_filter, deployments={"name": {"any_": dep_names}})
         flows = self.client.filter_all("/flows/filter", flow_filter) if names or prune else []
         self.flows = {f["name"]: f["id"] for f in flows}
-        flow_names = {v: k for k, v in self.flows.items()}
+        self.flow_names = {v: k for k, v in self.flows.items()}
         self.existing = {}
         deps = self.client.filter_all("/deployments/filter", dep_filter) if flows else []
         for dep in deps:
-            key = (flow_names.get(dep["flow_id"], "?"), dep["name"])
+            key = (self.flow_names.get(dep["flow_id"], "?"), dep["name"])
             self.existing[key] = dep
         pools = set(p for p in self.module.params["declared_work_pools"])
         self.pools = {}
@@ -566,9 +560,9 @@ class DeploymentsModule(PrefectObjectsModule):
     def sanitize_item(self, item):
         return mask_value(item, ["work_pool." + ENV_VALUES_PATH])
 
-    def desired_view(self, index, item):
+    def desired_view(self, item):
         pool = item["work_pool"] or {}
-        code = self.code.get(index)
+        code = self.code.get(self.index_of(item))
         return {
             "name": item["name"],
             "flow_name": item["flow_name"],
@@ -601,17 +595,20 @@ class DeploymentsModule(PrefectObjectsModule):
             "managed_label": "=".join(self.label),
         }
 
-    def actual_view(self, flow_name, dep):
-        gcl = dep.get("global_concurrency_limit") or {}
-        labels = dep.get("labels") or {}
+    def managed(self, row):
+        """True when the deployment carries this project's label."""
+        return str((row.get("labels") or {}).get(self.label[0])) == self.label[1]
+
+    def actual_view(self, row, item=None, desired=None):
+        gcl = row.get("global_concurrency_limit") or {}
         return {
-            "name": dep["name"],
-            "flow_name": flow_name,
-            "entrypoint": dep.get("entrypoint"),
-            "pull_steps": dep.get("pull_steps"),
-            "parameters": dep.get("parameters") or {},
-            "parameter_openapi_schema": dep.get("parameter_openapi_schema"),
-            "enforce_parameter_schema": dep.get("enforce_parameter_schema"),
+            "name": row["name"],
+            "flow_name": self.flow_names.get(row["flow_id"], "?"),
+            "entrypoint": row.get("entrypoint"),
+            "pull_steps": row.get("pull_steps"),
+            "parameters": row.get("parameters") or {},
+            "parameter_openapi_schema": row.get("parameter_openapi_schema"),
+            "enforce_parameter_schema": row.get("enforce_parameter_schema"),
             "schedules": sorted(
                 (
                     {
@@ -620,7 +617,7 @@ class DeploymentsModule(PrefectObjectsModule):
                         "active": s.get("active"),
                         "day_or": (s.get("schedule") or {}).get("day_or"),
                     }
-                    for s in dep.get("schedules") or []
+                    for s in row.get("schedules") or []
                 ),
                 key=lambda s: (
                     str(s["cron"]),
@@ -629,84 +626,30 @@ class DeploymentsModule(PrefectObjectsModule):
                     bool(s["day_or"]),
                 ),
             ),
-            "work_pool_name": dep.get("work_pool_name"),
-            "work_queue_name": dep.get("work_queue_name"),
-            "job_variables": dep.get("job_variables") or {},
-            "tags": dep.get("tags") or [],
-            "description": dep.get("description"),
-            "version": dep.get("version"),
-            "concurrency_limit": gcl.get("limit", dep.get("concurrency_limit")),
-            "paused": dep.get("paused"),
-            "managed_label": (
-                "=".join(self.label) if str(labels.get(self.label[0])) == self.label[1] else None
-            ),
+            "work_pool_name": row.get("work_pool_name"),
+            "work_queue_name": row.get("work_queue_name"),
+            "job_variables": row.get("job_variables") or {},
+            "tags": row.get("tags") or [],
+            "description": row.get("description"),
+            "version": row.get("version"),
+            "concurrency_limit": gcl.get("limit", row.get("concurrency_limit")),
+            "paused": row.get("paused"),
+            "managed_label": "=".join(self.label) if self.managed(row) else None,
         }
 
-    def plan_item(self, item):
-        index = self.items.index(item)
-        key = self.item_key(item)
-        label = "{}/{}".format(*key)
-        dep = self.existing.get(key)
-        extra = {"id": dep["id"] if dep else None}
-        secret_paths = ENV_VALUES_PATHS + tuple(self.secret_view_paths(item))
-        if item["state"] == "absent":
-            if not dep:
-                return Change(label, "unchanged", extra=extra)
-            return Change(
-                label,
-                "deleted",
-                before=self.actual_view(key[0], dep),
-                after=None,
-                secret_paths=secret_paths,
-                apply=lambda: self.client.delete("/deployments/{}".format(dep["id"])),
-                extra=extra,
-            )
-        desired = self.desired_view(index, item)
-        if not dep:
-            return Change(
-                label,
-                "created",
-                before=None,
-                after=desired,
-                secret_paths=secret_paths,
-                apply=lambda: self.upsert(desired, extra),
-                extra=extra,
-            )
-        actual = self.actual_view(key[0], dep)
-        fields = changed_fields(desired, actual)
-        if not fields:
-            return Change(label, "unchanged", extra=extra)
-        extra["changed_fields"] = fields
-        return Change(
-            label,
-            "updated",
-            before=actual,
-            after=desired,
-            secret_paths=secret_paths,
-            apply=lambda: self.upsert(desired, extra, actual),
-            extra=extra,
-        )
+    def diff_secret_paths(self, item, before, after):
+        if item is None:
+            return ENV_VALUES_PATHS
+        return ENV_VALUES_PATHS + tuple(self.secret_view_paths(item))
 
-    def plan_prune(self, declared_keys):
+    def prunable(self, declared_keys):
         if not self.module.params["prune"]:
             return []
-        changes = []
-        for key, dep in sorted(self.existing.items()):
-            labels = dep.get("labels") or {}
-            if key in declared_keys or str(labels.get(self.label[0])) != self.label[1]:
-                continue
-            changes.append(
-                Change(
-                    "{}/{}".format(*key),
-                    "deleted",
-                    before=self.actual_view(key[0], dep),
-                    after=None,
-                    secret_paths=ENV_VALUES_PATHS,
-                    apply=lambda dep_id=dep["id"]: self.client.delete(f"/deployments/{dep_id}"),
-                    extra={"id": dep["id"], "pruned": True},
-                )
-            )
-        return changes
+        return [
+            (key, row)
+            for key, row in sorted(self.existing.items())
+            if key not in declared_keys and self.managed(row)
+        ]
 
     # ---- writes -------------------------------------------------------------------------
     def prepare_writes(self, changes):
@@ -719,6 +662,12 @@ class DeploymentsModule(PrefectObjectsModule):
         if name not in self.flows:
             self.flows[name] = self.client.post("/flows/", {"name": name})["id"]
         return self.flows[name]
+
+    def create(self, item, desired, extra):
+        self.upsert(desired, extra)
+
+    def update(self, item, row, actual, desired, extra):
+        self.upsert(desired, extra, actual)
 
     def upsert(self, desired, extra, actual=None):
         """POST /deployments/ creates or replaces (same flow + name) - like prefect deploy."""

@@ -14,7 +14,7 @@ description:
   - "All items are validated before anything is written: names (lowercase letters, digits, dashes
     and underscores, at most 255 characters, as Prefect requires), values Prefect cannot store
     (NUL characters, non-finite numbers, more than 5000 characters of JSON), duplicates. Messages
-    name the item and the field, e.g. C(variables[1] (batch_size): value: ...)."
+    name the item and the field, e.g. 'variables[1] (batch_size): value: ...'."
   - Every variable this module writes carries the O(managed_tag) tag; O(prune) deletes only
     variables with that tag, so variables made in the UI or with C(prefect variable set) are
     never pruned.
@@ -24,6 +24,7 @@ version_added: "0.2.0"
 author: prefect-stack contributors
 extends_documentation_fragment:
   - prefect_api
+  - prefect_api.attributes
 options:
   prune:
     description:
@@ -65,16 +66,6 @@ options:
         type: str
         choices: [present, absent]
         default: present
-attributes:
-  check_mode:
-    support: full
-    description: Reports what would be created, updated or deleted; makes no write call.
-  diff_mode:
-    support: full
-    description: Per variable before/after of the value and tags, secret values masked.
-  idempotent:
-    support: full
-    description: A second run with the same input reports C(changed=false) and makes no write call.
 """
 
 EXAMPLES = r"""
@@ -115,7 +106,7 @@ diff:
 import json  # noqa: E402
 import re  # noqa: E402
 
-from ansible.module_utils.prefect_api import Change, PrefectObjectsModule, q  # noqa: E402
+from ansible.module_utils.prefect_api import PrefectObjectsModule, q  # noqa: E402
 from ansible.module_utils.prefect_compare import collect_strings, mask_value  # noqa: E402
 
 NAME_RE = re.compile(r"^[a-z0-9_-]+$")
@@ -191,73 +182,40 @@ class VariablesModule(PrefectObjectsModule):
         tag = self.module.params["managed_tag"]
         return sorted(set(item["tags"]) | ({tag} if tag else set()))
 
-    def plan_item(self, item):
-        row = self.existing.get(item["name"])
-        extra = {"id": row["id"] if row else None}
-        secret_paths = ["value"] if item["secret"] else []
-        if item["state"] == "absent":
-            if not row:
-                return Change(item["name"], "unchanged", extra=extra)
-            return Change(
-                item["name"],
-                "deleted",
-                before={"value": row["value"], "tags": sorted(row.get("tags") or [])},
-                after=None,
-                secret_paths=secret_paths,
-                apply=lambda: self.client.delete(f"/variables/name/{q(item['name'])}"),
-                extra=extra,
-            )
-        desired = {"value": item["value"], "tags": self.wanted_tags(item)}
-        if not row:
-            return Change(
-                item["name"],
-                "created",
-                before=None,
-                after=desired,
-                secret_paths=secret_paths,
-                apply=lambda: self.create(item, desired, extra),
-                extra=extra,
-            )
-        actual = {"value": row["value"], "tags": sorted(row.get("tags") or [])}
-        # JSON equality: 1 and 1.0 are one number, but True is not 1 and "1" is not 1
-        if json.dumps(actual, sort_keys=True) == json.dumps(desired, sort_keys=True):
-            return Change(item["name"], "unchanged", extra=extra)
-        return Change(
-            item["name"],
-            "updated",
-            before=actual,
-            after=desired,
-            secret_paths=secret_paths,
-            apply=lambda: self.client.patch(f"/variables/name/{q(item['name'])}", desired),
-            extra=extra,
-        )
+    def desired_view(self, item):
+        return {"value": item["value"], "tags": self.wanted_tags(item)}
 
-    def plan_prune(self, declared_keys):
+    def actual_view(self, row, item=None, desired=None):
+        return {"value": row["value"], "tags": sorted(row.get("tags") or [])}
+
+    def same(self, actual, desired):
+        # JSON equality: 1 and 1.0 are one number, but True is not 1 and "1" is not 1
+        return json.dumps(actual, sort_keys=True) == json.dumps(desired, sort_keys=True)
+
+    def diff_secret_paths(self, item, before, after):
+        # a pruned variable's secrecy is not declared any more: mask it
+        return ["value"] if item is None or item["secret"] else []
+
+    def prunable(self, declared_keys):
         tag = self.module.params["managed_tag"]
         if not self.module.params["prune"] or not tag:
             return []
-        changes = []
-        for name, row in sorted(self.existing.items()):
-            if name in declared_keys or tag not in (row.get("tags") or []):
-                continue
-            changes.append(
-                Change(
-                    name,
-                    "deleted",
-                    before={"value": row["value"], "tags": sorted(row.get("tags") or [])},
-                    after=None,
-                    # a pruned variable's secrecy is not declared any more: mask it
-                    secret_paths=["value"],
-                    apply=lambda name=name: self.client.delete(f"/variables/name/{q(name)}"),
-                    extra={"id": row["id"], "pruned": True},
-                )
-            )
-        return changes
+        return [
+            (name, row)
+            for name, row in sorted(self.existing.items())
+            if name not in declared_keys and tag in (row.get("tags") or [])
+        ]
 
     # ---- writes -------------------------------------------------------------------------
     def create(self, item, desired, extra):
         row = self.client.post("/variables/", dict(desired, name=item["name"]))
         extra["id"] = row["id"]
+
+    def update(self, item, row, actual, desired, extra):
+        self.client.patch(f"/variables/name/{q(item['name'])}", desired)
+
+    def delete(self, key, row):
+        self.client.delete(f"/variables/name/{q(key)}")
 
 
 def main():

@@ -23,7 +23,7 @@ description:
     standard-library checker (plus C(jsonschema) when the module's Python has it). A declared
     C(base_job_template) is checked too (placeholders without a variable, invalid schema,
     defaults). Messages name the pool and the field, e.g.
-    C(work_pools[0] (cloud-run): job_variables.cpu: expected type string, got object)."
+    'work_pools[0] (cloud-run): job_variables.cpu: expected type string, got object'."
   - The options of each pool are checked by the module itself, before any API call, and never
     coerced - a list is not a string, C(maybe) is not a boolean (a number is still read as the
     text of a string option). No value may hold a NUL character (Prefect's database refuses
@@ -37,12 +37,13 @@ version_added: "0.1.0"
 author: prefect-stack contributors
 extends_documentation_fragment:
   - prefect_api
+  - prefect_api.attributes
 options:
   worker_python:
     description:
       - Python interpreter of an environment where the workers are installed (the worker's
         virtualenv), asked for the default base job template of the types of pools to create,
-        C(BaseWorker.get_worker_class_from_type(type).get_default_base_job_template()), the
+        C(get_default_base_job_template) of the worker class of its type, the
         schema the worker itself validates against. Run only when a pool is to be created
         without O(work_pools[].base_job_template); it imports C(prefect), which takes seconds.
       - When not given, C(/opt/prefect-agent/venv/bin/python) is used if it exists (the
@@ -113,16 +114,6 @@ options:
         type: str
         choices: [present, absent]
         default: present
-attributes:
-  check_mode:
-    support: full
-    description: Reports what would be created, updated or deleted; makes no write call.
-  diff_mode:
-    support: full
-    description: Per pool before/after of the managed fields, secret values masked.
-  idempotent:
-    support: full
-    description: A second run with the same input reports C(changed=false) and makes no write call.
 """
 
 EXAMPLES = r"""
@@ -177,7 +168,6 @@ import os  # noqa: E402
 
 from ansible.module_utils.prefect_api import (  # noqa: E402
     SECRET_FIELDS_SPEC,
-    Change,
     PrefectAPIError,
     PrefectObjectsModule,
     mask_value,
@@ -589,39 +579,15 @@ class WorkPoolsModule(PrefectObjectsModule):
         return paths
 
     # ---- planning -----------------------------------------------------------------------
-    def view(self, pool, item):
-        out = {
-            "name": pool["name"],
-            "type": pool["type"],
-            "base_job_template": pool.get("base_job_template") or {},
-        }
-        # optional fields are compared only when declared
-        for key, api_key in OPTIONAL_FIELDS:
-            if item[key] is not None:
-                out[key] = pool.get(api_key)
-        return out
+    def item_extra(self, item, row):
+        extra = super().item_extra(item, row)
+        if item["state"] == "present":
+            extra["template_source"] = self.template_source(item)
+        return extra
 
-    def plan_item(self, item):
-        name = item["name"]
-        pool = self.existing.get(name)
-        extra = {"id": pool["id"] if pool else None}
-        mine = self.secret_view_paths(item)
-        if item["state"] == "absent":
-            if not pool:
-                return Change(name, "unchanged", extra=extra)
-            before = self.view(pool, item)
-            return Change(
-                name,
-                "deleted",
-                before=before,
-                after=None,
-                secret_paths=self.secret_paths_of(before) + mine,
-                apply=lambda: self.client.delete(f"/work_pools/{q(name)}"),
-                extra=extra,
-            )
-        extra["template_source"] = self.template_source(item)
+    def desired_view(self, item):
         desired = {
-            "name": name,
+            "name": item["name"],
             "type": item["type"],
             "base_job_template": self.desired_template(item),
         }
@@ -630,30 +596,25 @@ class WorkPoolsModule(PrefectObjectsModule):
                 desired[key] = item[key]
         if desired.get("concurrency_limit") == -1:
             desired["concurrency_limit"] = None  # -1: no limit
-        if not pool:
-            return Change(
-                name,
-                "created",
-                before=None,
-                after=desired,
-                secret_paths=self.secret_paths_of(desired) + mine,
-                apply=lambda: self.create(desired, extra),
-                extra=extra,
-            )
-        actual = self.view(pool, item)
-        if actual == desired:
-            return Change(name, "unchanged", extra=extra)
-        return Change(
-            name,
-            "updated",
-            before=actual,
-            after=desired,
-            secret_paths=self.secret_paths_of(actual, desired) + mine,
-            apply=lambda: self.update(desired, actual),
-            extra=extra,
-        )
+        return desired
 
-    def create(self, desired, extra):
+    def actual_view(self, row, item=None, desired=None):
+        out = {
+            "name": row["name"],
+            "type": row["type"],
+            "base_job_template": row.get("base_job_template") or {},
+        }
+        # optional fields are compared only when declared
+        for key, api_key in OPTIONAL_FIELDS:
+            if item[key] is not None:
+                out[key] = row.get(api_key)
+        return out
+
+    def diff_secret_paths(self, item, before, after):
+        return self.secret_paths_of(before, after) + self.secret_view_paths(item)
+
+    # ---- writes -------------------------------------------------------------------------
+    def create(self, item, desired, extra):
         body = {
             "name": desired["name"],
             "type": desired["type"],
@@ -664,12 +625,15 @@ class WorkPoolsModule(PrefectObjectsModule):
                 body[api_key] = desired[key]
         extra["id"] = self.client.post("/work_pools/", body)["id"]
 
-    def update(self, desired, actual):
+    def update(self, item, row, actual, desired, extra):
         body = {}
         for key, api_key in (*OPTIONAL_FIELDS, ("base_job_template", "base_job_template")):
             if key in desired and desired[key] != actual.get(key):
                 body[api_key] = desired[key]
         self.client.patch("/work_pools/{}".format(q(desired["name"])), body)
+
+    def delete(self, key, row):
+        self.client.delete(f"/work_pools/{q(key)}")
 
 
 def main():

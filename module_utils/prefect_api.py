@@ -6,22 +6,27 @@ Stdlib + ansible.module_utils only (modules run on a plain host python, no ``pre
 
 * ``PrefectClient``: JSON over HTTP(S) with ``Authorization: Basic`` from ``api_auth_string``,
   retries on connection errors and 5xx, clear messages for 401/403/422, paging for ``/filter``.
-* ``PrefectObjectsModule``: the loop every object kind shares. A kind subclasses it and fills in
-  ``load`` (read-only lookups), ``validate_item``, ``desired``, ``compare_view`` and the three
-  writes. The base class checks each item's options itself (``prefect_validate``: types, NUL
-  characters, names) before any API call, checks duplicates, validates ALL items before any
-  write, plans create/update/delete/unchanged by comparing desired with actual state, honours
-  check mode, builds the per-item ``diff`` (secrets masked) and the ``results`` list.
+* ``PrefectObjectsModule``: the loop every object kind shares. A kind subclasses it and says how
+  to read (``load``, ``find``, ``prunable``), check (``check_item``, ``validate_item``), view
+  (``desired_view``, ``actual_view``) and write (``create``, ``update``, ``delete``). The base
+  class checks each item's options itself (``prefect_validate``: types, NUL characters, names)
+  before any API call, checks duplicates, validates ALL items before any write, plans
+  created/updated/deleted/unchanged by comparing the desired view with the actual one
+  (``plan_item``, ``plan_prune``), keeps the record of a kind without tags in step
+  (``adopt``), honours check mode, builds the per-item ``diff`` (secrets masked) and the
+  ``results`` list.
 """
 
 import base64
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.prefect_compare import (
     MASK,
+    changed_fields,
     collect_strings,
     differs,
     mask_pair,
@@ -66,6 +71,11 @@ class PrefectAPIError(Exception):
         self.method = method
         self.path = path
         self.body = body
+
+
+def key_label(key):
+    """An item key as people read it: ``flow/name`` for a tuple."""
+    return "/".join(key) if isinstance(key, tuple) else str(key)
 
 
 def q(segment):
@@ -262,6 +272,9 @@ class PrefectObjectsModule:
     # Where an item's ``secret_fields`` may point: item path -> the same value's path in the
     # planned views (diffs). Empty: the kind has no ``secret_fields`` option.
     secret_field_roots = {}
+    # results rows of updates name the top-level fields of the views that differ
+    report_changed_fields = False
+    api_path = None  # e.g. "/automations": the default ``delete`` is DELETE {api_path}/{id}
 
     def __init__(self):
         spec = dict(COMMON_ARGUMENT_SPEC)
@@ -290,17 +303,21 @@ class PrefectObjectsModule:
             self.register_values(collect_strings(item, self.secret_fields(item)))
             for field, message in problems:
                 self.errors.add(index, label, field, message)
+        self.positions = {id(item): index for index, item in enumerate(self.items)}
+
+    @classmethod
+    def item_lists(cls):
+        """``{option: item spec}`` of the options that hold the items: Ansible takes each as
+        ``raw``, ``check_options`` checks it item by item (documented as a list of mappings with
+        these suboptions)."""
+        return {cls.kind: cls.item_spec}
 
     # ---- hooks -------------------------------------------------------------------------
     def item_key(self, item):
         return item["name"]
 
     def item_label(self, item):
-        return str(
-            self.item_key(item)
-            if not isinstance(self.item_key(item), tuple)
-            else "/".join(self.item_key(item))
-        )
+        return key_label(self.item_key(item))
 
     def load(self):
         """Read-only lookups (server state needed for validation and planning)."""
@@ -377,13 +394,133 @@ class PrefectObjectsModule:
         """Ansible then blanks these strings out of every output of the task."""
         self.module.no_log_values.update(v for v in values if len(v) >= 4)
 
-    def plan_item(self, item):
-        """Return a Change for one declared item."""
+    # ---- planning (the base decides; a kind says how to read, view and write) ------------
+    # ``plan_item`` and ``plan_prune`` stay overridable: a kind whose planning is genuinely
+    # different (several writes per item) may replace them and still return Changes.
+    def index_of(self, item):
+        """The position of ``item`` in the declared list (items are matched by identity)."""
+        return self.positions[id(item)]
+
+    def find(self, item):
+        """The server's object of a declared item, or None (default: ``self.existing`` by key,
+        which ``load`` fills)."""
+        return self.existing.get(self.item_key(item))
+
+    def change_name(self, key):
+        """The ``name`` of the results row and diff header of the object with this key."""
+        return key_label(key)
+
+    def item_extra(self, item, row):
+        """The results row's further fields (``item`` is None for a pruned object)."""
+        return {"id": row["id"] if row else None}
+
+    def desired_view(self, item):
+        """What the declared item should look like: compared, shown in the diff."""
         raise NotImplementedError
 
-    def plan_prune(self, declared_keys):
-        """Return Changes (deletes) for undeclared objects when pruning is asked for."""
+    def actual_view(self, row, item=None, desired=None):
+        """The server's object in the shape of ``desired_view``; ``desired`` is None for a
+        delete and ``item`` too for a pruned object."""
+        raise NotImplementedError
+
+    def same(self, actual, desired):
+        """True when nothing needs writing (default: deep equality, 1 == 1.0)."""
+        return not differs(desired, actual)
+
+    def diff_secret_paths(self, item, before, after):
+        """Paths of the views masked in the diff (``item`` is None for a pruned object)."""
+        return self.secret_view_paths(item) if item is not None else []
+
+    def create(self, item, desired, extra):
+        """Write a new object; put its id in ``extra``."""
+        raise NotImplementedError
+
+    def update(self, item, row, actual, desired, extra):
+        """Write the differences of ``desired`` over the existing ``row``."""
+        raise NotImplementedError
+
+    def delete(self, key, row):
+        """Delete the existing object ``row`` (default: by id under ``api_path``)."""
+        self.client.delete("{}/{}".format(self.api_path, row["id"]))
+
+    def prunable(self, declared_keys):
+        """``(key, row)`` of the objects to prune: undeclared and made by this project."""
         return []
+
+    # ---- the record of what this project manages (kinds without tags) -------------------
+    record = None  # a ``prefect_record.ManagedRecord`` that ``load`` sets; saved by ``run``
+
+    def record_name(self, key):
+        """The name the record keeps for the object with this key (``pool/queue``)."""
+        return key_label(key)
+
+    def recordable(self, item):
+        """Whether the record follows this declared item (default: every item)."""
+        return True
+
+    def adopt(self, item, change):
+        """Keep the record in step with an item's plan: a present object that exists is recorded
+        (adopted: prune may take it once it is not declared any more), an absent one that is not
+        there is forgotten. ``create`` records what it made once the write succeeded, ``delete``
+        forgets what it deleted; ``run`` saves the record after the writes, never in check
+        mode."""
+        if self.record is None or not self.recordable(item):
+            return
+        name = self.record_name(self.item_key(item))
+        if item["state"] == "present" and change.action != "created":
+            self.record.add(name)
+        elif item["state"] == "absent" and change.action == "unchanged":
+            self.record.discard(name)
+
+    def planned_change(self, item, key, action, before, after, apply, extra):
+        """A Change whose diff masks what ``diff_secret_paths`` names."""
+        return Change(
+            self.change_name(key),
+            action,
+            before=before,
+            after=after,
+            secret_paths=self.diff_secret_paths(item, before, after),
+            apply=apply,
+            extra=extra,
+        )
+
+    def plan_item(self, item):
+        """Return the Change of one declared item: absent, unchanged, created or updated."""
+        key = self.item_key(item)
+        row = self.find(item)
+        extra = self.item_extra(item, row)
+        if item.get("state") == "absent":
+            if not row:
+                return Change(self.change_name(key), "unchanged", extra=extra)
+            before = self.actual_view(row, item)
+            apply = partial(self.delete, key, row)
+            return self.planned_change(item, key, "deleted", before, None, apply, extra)
+        desired = self.desired_view(item)
+        if not row:
+            apply = partial(self.create, item, desired, extra)
+            return self.planned_change(item, key, "created", None, desired, apply, extra)
+        actual = self.actual_view(row, item, desired)
+        if self.same(actual, desired):
+            return Change(self.change_name(key), "unchanged", extra=extra)
+        if self.report_changed_fields:
+            extra["changed_fields"] = changed_fields(desired, actual)
+        apply = partial(self.update, item, row, actual, desired, extra)
+        return self.planned_change(item, key, "updated", actual, desired, apply, extra)
+
+    def plan_prune(self, declared_keys):
+        """Return Changes (deletes) for the objects ``prunable`` names."""
+        return [
+            self.planned_change(
+                None,
+                key,
+                "deleted",
+                self.actual_view(row),
+                None,
+                partial(self.delete, key, row),
+                dict(self.item_extra(None, row), pruned=True),
+            )
+            for key, row in self.prunable(declared_keys)
+        ]
 
     def prepare_writes(self, changes):
         """Hook run before the writes (e.g. create what parallel writes share)."""
@@ -391,13 +528,17 @@ class PrefectObjectsModule:
     def apply(self, changes):
         """Run the writes: in list order, or ``parallel_writes`` at a time when independent."""
         self.prepare_writes(changes)
-        workers = min(self.parallel_writes, len(changes))
+        self.run_parallel([change.apply for change in changes])
+
+    def run_parallel(self, calls):
+        """Call each of ``calls``, ``parallel_writes`` at a time; raise the first error."""
+        workers = min(self.parallel_writes, len(calls))
         if workers <= 1:
-            for change in changes:
-                change.apply()
+            for call in calls:
+                call()
             return
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(change.apply) for change in changes]
+            futures = [pool.submit(call) for call in calls]
             errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:
             raise errors[0]
@@ -459,12 +600,19 @@ class PrefectObjectsModule:
                 self.validate_item(index, item)
             if self.errors:
                 self.fail_validation()
-            changes = [self.plan_item(item) for item in self.items]
+            changes = []
+            for item in self.items:
+                changes.append(self.plan_item(item))
+                self.adopt(item, changes[-1])
             if self.supports_prune:
                 declared = set(self.item_key(item) for item in self.items)
                 changes.extend(self.plan_prune(declared))
             if not self.module.check_mode:
-                self.apply([c for c in changes if c.changed and c.apply is not None])
+                try:
+                    self.apply([c for c in changes if c.changed and c.apply is not None])
+                finally:  # also when a write failed: what was written is recorded
+                    if self.record is not None:
+                        self.record.save(check_mode=False)
         except PrefectAPIError as err:
             self.fail(str(err), status=err.status)
         results = []

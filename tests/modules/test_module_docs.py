@@ -1,14 +1,23 @@
-"""The modules' documentation parses and matches their argument specs (no drift).
+"""Every module in library/ documents itself as Ansible reads it, and the documentation is the
+module's contract.
 
-The common options live once, in the doc fragment ``doc_fragments/prefect_api.py``: each module's
-own options plus the fragment's must be exactly its argument spec, and ``ansible-doc`` must find
-the fragment through ``ansible.cfg``.
+``ansible-test sanity`` (validate-modules) runs only inside a collection
+(``ansible_collections/<namespace>/<name>``), which a playbook repository is not. So Ansible
+itself reads the documentation: one ``ansible-doc --json`` over every module of library/, with
+the fragments of doc_fragments/ merged in, and the test checks what validate-modules would:
+the documented options are the argument spec the module runs with, the attributes, EXAMPLES
+(tasks using documented options only), RETURN, the markup. What ``ansible-doc`` hides is checked
+on the module's own DOCUMENTATION: a shared option or attribute written again in a module (the
+fragment would silently lose to it).
 """
 
 from __future__ import annotations
 
+import ast
+import importlib
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 
@@ -16,17 +25,52 @@ import pytest
 import yaml
 from conftest import REPO, VENV_BIN, ansible_env
 
-MODULES = {
-    "prefect_blocks": ("BlocksModule", "blocks"),
-    "prefect_work_pools": ("WorkPoolsModule", "work_pools"),
-    "prefect_deployments": ("DeploymentsModule", "deployments"),
-    "prefect_variables": ("VariablesModule", "variables"),
-    "prefect_automations": ("AutomationsModule", "automations"),
-}
+MODULES = sorted(path.stem for path in (REPO / "library").glob("*.py"))
+FRAGMENTS = ["prefect_api", "prefect_api.attributes"]
+ATTRIBUTES = ("check_mode", "diff_mode", "idempotent")
+# what the base's run() returns besides changed and invocation
+RETURNED = {"results", "summary", "diff"}
+# validate-modules' rule: an option whose name looks secret sets no_log, True or False
+SECRET_NAME = re.compile(r"pass(?!ive)|secret|token|key|auth", re.I)
+# markup with one parameter: it ends at the first ")" (O, V, RV, E, P take "\)" as a ")")
+MARKUP = re.compile(r"\b(RV|[CIBMUOVEP])\(((?:\\.|[^)\\])*)\)")
 
 
-def test_every_module_is_checked():
-    assert set(MODULES) == {path.stem for path in (REPO / "library").glob("*.py")}
+def test_modules_are_found():
+    assert len(MODULES) >= 7, MODULES
+
+
+# ---- what ansible-doc reads ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def docs():
+    proc = subprocess.run(  # noqa: S603
+        [str(VENV_BIN / "ansible-doc"), "--json", "-M", "library", "--playbook-dir", ".",
+         *MODULES],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+        env=ansible_env({"ANSIBLE_DOC_FRAGMENT_PLUGINS": str(REPO / "doc_fragments")}),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "ERROR" not in proc.stderr and "WARNING" not in proc.stderr, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_every_module_documents(docs):
+    assert sorted(docs) == MODULES
+    for name in MODULES:
+        assert docs[name]["doc"]["module"] == name
+        assert docs[name]["examples"] and docs[name]["return"], name
+
+
+# ---- the argument spec the module runs with -------------------------------------------------
+class Captured(Exception):
+    def __init__(self, argument_spec, **kwargs):
+        super().__init__("AnsibleModule built")
+        self.argument_spec = argument_spec
+        self.kwargs = kwargs
+
+
+def capture(argument_spec, **kwargs):
+    raise Captured(argument_spec, **kwargs)
 
 
 def load(name: str, path):
@@ -38,56 +82,235 @@ def load(name: str, path):
 
 
 @pytest.fixture(scope="module")
-def modules():
-    for util in ("prefect_compare", "prefect_cron", "prefect_validate", "prefect_api"):
-        load(f"ansible.module_utils.{util}", REPO / "module_utils" / f"{util}.py")
-    return {name: load(f"_test_{name}", REPO / "library" / f"{name}.py") for name in MODULES}
+def runtime():
+    """``{module: (argument spec, AnsibleModule kwargs, its class)}``: main() run up to the
+    AnsibleModule it builds."""
+    import ansible.module_utils
+
+    if str(REPO / "module_utils") not in ansible.module_utils.__path__:
+        ansible.module_utils.__path__.append(str(REPO / "module_utils"))
+    api = importlib.import_module("ansible.module_utils.prefect_api")
+    real = api.AnsibleModule
+    out = {}
+    try:
+        api.AnsibleModule = capture
+        for name in MODULES:
+            mod = load(f"_doc_test_{name}", REPO / "library" / f"{name}.py")
+            classes = [
+                c
+                for c in vars(mod).values()
+                if isinstance(c, type) and issubclass(c, api.PrefectObjectsModule)
+                and c.__module__ == mod.__name__
+            ]  # fmt: skip
+            assert len(classes) == 1, (name, classes)
+            with pytest.raises(Captured) as built:
+                mod.main()
+            out[name] = (built.value.argument_spec, built.value.kwargs, classes[0])
+    finally:
+        api.AnsibleModule = real
+    return out
 
 
-@pytest.mark.parametrize("name", sorted(MODULES))
-def test_doc_matches_argument_spec(modules, name):
-    mod = modules[name]
-    cls = getattr(mod, MODULES[name][0])
-    doc = yaml.safe_load(mod.DOCUMENTATION)
-    yaml.safe_load(mod.EXAMPLES)
-    yaml.safe_load(mod.RETURN)
-    from ansible.module_utils.prefect_api import COMMON_ARGUMENT_SPEC
-
-    spec = {**COMMON_ARGUMENT_SPEC, **cls.extra_spec, cls.kind: {"options": cls.item_spec}}
-    assert doc["extends_documentation_fragment"] == ["prefect_api"]
-    fragment = yaml.safe_load(
-        load(
-            "_test_fragment", REPO / "doc_fragments" / "prefect_api.py"
-        ).ModuleDocFragment.DOCUMENTATION
-    )
-    assert set(fragment["options"]) == set(COMMON_ARGUMENT_SPEC)
-    assert not set(doc["options"]) & set(fragment["options"]), "a common option documented twice"
-    options = {**fragment["options"], **doc["options"]}
-    assert set(options) == set(spec)
-    for key, value in spec.items():
-        assert options[key].get("type", "str") == value.get("type", options[key].get("type"))
-        assert options[key].get("default") == value.get("default"), key
-        assert bool(options[key].get("no_log")) is False  # never put secrets in docs defaults
-    items = options[cls.kind]["suboptions"]
-    assert set(items) == set(cls.item_spec)
-    for key, value in cls.item_spec.items():
-        assert items[key]["type"] == value["type"], key
-        assert items[key].get("default") == value.get("default"), key
-        assert items[key].get("choices") == value.get("choices"), key
-    for attr in ("check_mode", "diff_mode", "idempotent"):
-        assert doc["attributes"][attr]["support"] == "full"
-    assert COMMON_ARGUMENT_SPEC["api_auth_string"]["no_log"] is True
+def effective_spec(argument_spec, item_lists):
+    """The spec as the module applies it: an items option is ``raw`` to Ansible and checked by
+    ``check_options`` as a list of mappings with the item spec."""
+    spec = dict(argument_spec)
+    for option, item_spec in item_lists.items():
+        assert spec[option]["type"] == "raw", option
+        spec[option] = dict(spec[option], type="list", elements="dict", options=item_spec)
+    return spec
 
 
-@pytest.mark.parametrize("name", sorted(MODULES))
-def test_ansible_doc_renders(name):
-    proc = subprocess.run(  # noqa: S603
-        [str(VENV_BIN / "ansible-doc"), "-M", str(REPO / "library"), "--json", name],
-        capture_output=True, text=True, env=ansible_env(), timeout=120, cwd=REPO,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    doc = json.loads(proc.stdout)[name]["doc"]
-    assert set(doc["attributes"]) >= {"check_mode", "diff_mode", "idempotent"}
-    # the fragment's options, merged in by ansible-doc itself
-    assert doc["options"]["api_auth_string"]["type"] == "str"
-    assert doc["options"]["api_url"]["required"] is True
+def from_spec(spec):
+    return {
+        key: {
+            "type": option.get("type", "str"),
+            "required": bool(option.get("required")),
+            "default": option.get("default"),
+            "choices": option.get("choices"),
+            "elements": option.get("elements"),
+            "suboptions": from_spec(option["options"]) if option.get("options") else None,
+        }
+        for key, option in spec.items()
+    }
+
+
+def from_doc(options):
+    return {
+        key: {
+            "type": option.get("type", "str"),
+            "required": bool(option.get("required")),
+            "default": option.get("default"),
+            "choices": option.get("choices"),
+            "elements": option.get("elements"),
+            "suboptions": from_doc(option["suboptions"]) if option.get("suboptions") else None,
+        }
+        for key, option in options.items()
+    }
+
+
+def differences(documented, spec, where=""):
+    out = []
+    for key in sorted(set(documented) | set(spec)):
+        path = f"{where}{key}"
+        if key not in spec:
+            out.append(f"{path}: documented, not in the argument spec")
+        elif key not in documented:
+            out.append(f"{path}: in the argument spec, not documented")
+        else:
+            doc, run = documented[key], spec[key]
+            for field in ("type", "required", "default", "choices", "elements"):
+                if doc[field] != run[field]:
+                    out.append(f"{path}: {field} documented {doc[field]!r}, runs {run[field]!r}")
+            if doc["suboptions"] is not None and run["suboptions"] is not None:
+                out.extend(differences(doc["suboptions"], run["suboptions"], path + "."))
+            elif doc["suboptions"] is not None:
+                out.append(f"{path}: suboptions documented, none in the argument spec")
+            elif run["suboptions"] is not None:
+                out.append(f"{path}: suboptions in the argument spec, none documented")
+    return out
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_options_are_the_argument_spec(docs, runtime, name):
+    argument_spec, _, cls = runtime[name]
+    spec = effective_spec(argument_spec, cls.item_lists())
+    problems = differences(from_doc(docs[name]["doc"]["options"]), from_spec(spec))
+    assert not problems, "\n".join(problems)
+
+
+def secret_looking(spec, where=""):
+    """Options whose name looks secret: (path, no_log as set, or None when not set)."""
+    for key, option in spec.items():
+        if SECRET_NAME.search(key):
+            yield f"{where}{key}", option.get("no_log")
+        if option.get("options"):
+            yield from secret_looking(option["options"], f"{where}{key}.")
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_no_log(docs, runtime, name):
+    argument_spec, _, _ = runtime[name]
+    # Ansible's own argument spec (not the items, which the module masks itself)
+    unset = [path for path, no_log in secret_looking(argument_spec) if no_log is None]
+    assert not unset, f"set no_log (True or False) on {unset}"
+    assert argument_spec["api_auth_string"]["no_log"] is True
+    options = docs[name]["doc"]["options"]
+    shown = [k for k, o in argument_spec.items() if o.get("no_log") and "default" in options[k]]
+    assert not shown, f"a no_log option with a documented default: {shown}"
+
+
+# ---- attributes -----------------------------------------------------------------------------
+@pytest.mark.parametrize("name", MODULES)
+def test_attributes(docs, runtime, name):
+    attributes = docs[name]["doc"]["attributes"]
+    for attribute in ATTRIBUTES:
+        assert attributes[attribute]["support"] == "full", (name, attribute)
+        assert attributes[attribute]["description"], (name, attribute)
+    # check_mode: full is what Ansible acts on: the module must take check mode
+    assert runtime[name][1].get("supports_check_mode") is True
+
+
+def constant(path, name):
+    """The YAML of the string constant ``name`` assigned in the Python file ``path``."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        targets = [getattr(target, "id", None) for target in getattr(node, "targets", [])]
+        if isinstance(node, ast.Assign) and targets == [name]:
+            return yaml.safe_load(ast.literal_eval(node.value))
+    raise AssertionError(f"{path.name}: no {name}")
+
+
+def own_documentation(name):
+    return constant(REPO / "library" / f"{name}.py", "DOCUMENTATION")
+
+
+def fragment(var):
+    return constant(REPO / "doc_fragments" / "prefect_api.py", var)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_shared_parts_are_not_written_again(name):
+    """ansible-doc lets a module's own option or attribute win over the fragment's, silently."""
+    own = own_documentation(name)
+    assert own["extends_documentation_fragment"] == FRAGMENTS
+    again = set(own["options"]) & set(fragment("DOCUMENTATION")["options"])
+    assert not again, f"common options documented again: {again}"
+    shared = fragment("ATTRIBUTES")["attributes"]
+    for attribute, value in (own.get("attributes") or {}).items():
+        assert attribute in shared, attribute
+        assert "support" not in value, f"{attribute}: the support level is the fragment's"
+        assert value["description"] != shared[attribute]["description"], attribute
+
+
+# ---- EXAMPLES, RETURN, markup ---------------------------------------------------------------
+def undocumented(value, options, where):
+    """Keys of ``value`` (an example's arguments) that ``options`` does not document."""
+    out = []
+    for key, given in value.items():
+        if key not in options:
+            out.append(f"{where}{key}")
+            continue
+        sub = options[key].get("suboptions")
+        if not sub:
+            continue
+        for n, element in enumerate(given if isinstance(given, list) else [given]):
+            if isinstance(element, dict):
+                out.extend(undocumented(element, sub, f"{where}{key}[{n}]."))
+    return out
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_examples_use_documented_options(docs, name):
+    tasks = yaml.safe_load(docs[name]["examples"])
+    assert isinstance(tasks, list) and tasks, name
+    options = docs[name]["doc"]["options"]
+    for task in tasks:
+        assert isinstance(task, dict) and task.get("name"), task
+        assert name in task, f"{task['name']}: not a task of {name}"
+        args = task[name]
+        assert not undocumented(args, options, ""), (task["name"], undocumented(args, options, ""))
+        missing = [k for k, o in options.items() if o.get("required") and k not in args]
+        assert not missing, (task["name"], missing)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_return(docs, name):
+    returned = docs[name]["return"]
+    assert set(returned) >= RETURNED, name
+    for key, value in returned.items():
+        assert value.get("description") and value.get("returned") and value.get("type"), key
+
+
+def strings(node):
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from strings(value)
+
+
+def option_paths(options, where=""):
+    for key, option in options.items():
+        yield where + key
+        yield from option_paths(option.get("suboptions") or {}, f"{where}{key}.")
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_markup(docs, name):
+    """As validate-modules: no markup cut short by a ")" inside it, and O() names an option."""
+    doc = docs[name]["doc"]
+    paths = set(option_paths(doc["options"]))
+    texts = list(strings(doc)) + list(strings(docs[name]["return"]))
+    problems = []
+    for text in texts:
+        for macro, content in MARKUP.findall(" ".join(text.split())):
+            if "(" in content.replace("\\(", ""):
+                problems.append(f"{macro}({content}): ends at its first ')'")
+            if macro == "O":
+                path = content.split("=", 1)[0].replace("[]", "")
+                if path not in paths:
+                    problems.append(f"O({content}): no option {path}")
+    assert not problems, "\n".join(problems)
