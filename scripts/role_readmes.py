@@ -38,9 +38,20 @@ def default_of(option: dict) -> str:
 
 
 def table(spec_file: Path) -> str:
-    spec = yaml.safe_load(spec_file.read_text())["argument_specs"]["main"]
+    """The main entry point's options; a role without one (_common) gets a table per entry point."""
+    specs = yaml.safe_load(spec_file.read_text())["argument_specs"]
+    if "main" in specs:
+        return entry_table(specs["main"])
+    return "\n\n".join(
+        f"`tasks_from: {name}`: {spec.get('short_description', '')}"
+        + (f"\n\n{entry_table(spec)}" if spec.get("options") else " No arguments.")
+        for name, spec in specs.items()
+    )
+
+
+def entry_table(spec: dict) -> str:
     rows = ["| variable | type | default | description |", "| --- | --- | --- | --- |"]
-    for name, option in spec.get("options", {}).items():
+    for name, option in (spec.get("options") or {}).items():
         kind = option.get("type", "str")
         if kind == "list" and "elements" in option:
             kind = f"list of {option['elements']}"
