@@ -1,10 +1,16 @@
 """Fuzzed inputs for the modules: every bad value gets the module's own message, naming the
 item and the field, short whatever the input's size, never a traceback, and nothing is written.
-
-All the cases of one module run as tasks of one playbook (``ignore_errors``), so each is a module
-invocation of its own at the cost of one ``ansible-playbook``. Each task talks to the server
-through its own tagged URL of the recording proxy, so the writes of each case are known.
 Inputs that are in fact valid in Prefect (``Valid``) must be taken and read back unchanged.
+
+Each case runs the module's own code in the pytest process (tests/inprocess.py), as
+``ansible-test units`` runs modules: the real module and the real ``AnsibleModule`` (argument
+spec, type coercion, no_log), real HTTP to the real server through the recording proxy, each case
+on its own tagged URL so that its writes are known. Through ``ansible-playbook`` each case cost
+about a second of CPU (a Python process per task, AnsiballZ), four to six CPU-minutes per CI
+run beside the molecule scenarios; in-process a tenth of that. What the executor adds (YAML
+holding NUL characters and infinities, templating, the JSON transport, the result as the
+controller reads it) is still proved on a handful of cases of every module
+(``test_executor_agrees_with_in_process``), which must give the same result both ways.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import urllib.parse
 import pytest
 import yaml
 from conftest import VENV_BIN, ansible_env
+from inprocess import run_module
 from test_prefect_deployments import POOL, deps
 
 HUGE = "x" * 100_000
@@ -43,6 +50,9 @@ class Valid:
         "work_pools": lambda obj: "/work_pools/{}".format(q(obj["name"])),
         "blocks": lambda obj: "/block_documents/{}".format(obj["id"]),
         "variables": lambda obj: "/variables/name/{}".format(q(obj["name"])),
+        "work_queues": lambda obj: "/work_pools/{}/queues/{}".format(
+            q(obj["work_pool_name"]), q(obj["name"])
+        ),
     }
 
     def __init__(self, kind: str, path: str, name: str, **fields):
@@ -244,6 +254,31 @@ def variable_cases() -> list[tuple[str, dict, str | Valid]]:
     return cases
 
 
+def work_queue_cases() -> list[tuple[str, dict, str | Valid]]:
+    """Few cases (each costs a module run): tests/modules/test_prefect_work_queues.py checks
+    every field's rules; these add the odd text and the names Prefect keeps as they are."""
+    cases = []
+
+    def case(case_id, expect, **changes):
+        cases.append((case_id, {"work_queues": [{"work_pool": POOL, "name": "t-fz", **changes}]},
+                      expect))  # fmt: skip
+
+    for i, name in enumerate(["", "\x00", HUGE, ["q"], "a/b", " ", "\u202e😀", 5]):
+        expect = "name"
+        if name in (" ", "\u202e😀", 5):  # Prefect keeps these as they are
+            path = f"/work_pools/{POOL}/queues/{q(str(name))}"
+            expect = Valid("work_queues", path, str(name))
+        case(f"name-{i}", expect, name=name)
+    for i, pool in enumerate(["\x00", HUGE, ["p"], "\u0663"]):
+        case(f"work_pool-{i}", "work_pool", work_pool=pool)
+    for i, priority in enumerate([1e30, True, "\u0663"]):
+        case(f"priority-{i}", "priority", priority=priority)
+    case("concurrency_limit-0", "concurrency_limit", concurrency_limit="\u00b2")
+    case("description-0", "description", description="a\x00")
+    cases.append(("item-not-a-mapping", {"work_queues": [f"{POOL}/t-fz"]}, ""))
+    return cases
+
+
 def automation_cases() -> list[tuple[str, dict, str]]:
     cases = []
     trigger = {"posture": "Reactive", "expect": ["prefect.flow-run.Failed"]}
@@ -336,19 +371,32 @@ def _nested(levels: int) -> dict:
     return trigger
 
 
-def run_cases(runner, module: str, cases) -> dict[str, dict]:
-    """Run every case as a task of one playbook; returns each case's result by id."""
+def run_in_process(runner, module: str, cases) -> dict[str, dict]:
+    """Run every case in this process (tests/inprocess.py); returns each case's result by id."""
     server = runner.server
+    return {
+        case_id: run_module(
+            module,
+            {**runner.common(), **args, "api_url": server.tagged_url(case_id)},
+            cwd=runner.workdir,
+        )
+        for case_id, args, _ in cases
+    }
+
+
+def run_playbook(runner, picked) -> dict[str, dict]:
+    """Run ``(module, tag, args)`` as the tasks of one playbook, each on its own tagged URL;
+    returns each task's result by tag."""
     tasks = [
         {
-            "name": case_id,
-            module: {**runner.common(), **args, "api_url": server.tagged_url(case_id)},
+            "name": tag,
+            module: {**runner.common(), **args, "api_url": runner.server.tagged_url(tag)},
             "ignore_errors": True,
         }
-        for case_id, args, _ in cases
+        for module, tag, args in picked
     ]
     play = [{"hosts": "localhost", "gather_facts": False, "connection": "local", "tasks": tasks}]
-    path = runner.workdir / f"fuzz-{module}.yml"
+    path = runner.workdir / "fuzz.yml"
     # YAML, not JSON: it holds NUL characters and infinities as YAML files do
     path.write_text(yaml.safe_dump(play, allow_unicode=False, width=1_000_000))
     proc = subprocess.run(  # noqa: S603
@@ -358,17 +406,19 @@ def run_cases(runner, module: str, cases) -> dict[str, dict]:
     )  # fmt: skip
     doc = json.loads(proc.stdout[proc.stdout.index("{") :])
     results = {t["task"]["name"]: t["hosts"]["localhost"] for t in doc["plays"][0]["tasks"]}
-    assert len(results) == len(cases), proc.stderr[-2000:]
+    assert len(results) == len(picked), proc.stderr[-2000:]
     return results
 
 
-def check(kind: str, results, cases, writes, server) -> list[str]:
-    """What is wrong with each case's result (an empty list when nothing is)."""
+def check(kind: str, results, cases, writes, server, tag=None) -> list[str]:
+    """What is wrong with each case's result (an empty list when nothing is); ``results`` and
+    the tagged URLs go by case id, or by ``tag(case_id)``."""
     problems = []
     for case_id, _, expect in cases:
-        res = results[case_id]
+        key = tag(case_id) if tag else case_id
+        res = results[key]
         msg = str(res.get("msg", ""))
-        made = [w for w in writes if w[1].startswith(f"/case/{case_id}/")]
+        made = [w for w in writes if w[1].startswith(f"/case/{key}/")]
         crashed = "MODULE FAILURE" in msg or "Traceback" in msg + str(res.get("module_stderr"))
         if crashed:
             stderr = str(res.get("module_stderr"))[-300:]
@@ -411,31 +461,73 @@ def pool(prefect_server):
         prefect_server.api("DELETE", f"/work_pools/{POOL}")
 
 
-@pytest.mark.parametrize(
-    "module",
-    [
-        "prefect_deployments",
-        "prefect_work_pools",
-        "prefect_blocks",
-        "prefect_variables",
-        "prefect_automations",
-    ],
-)
+MODULES = {
+    "prefect_deployments": ("deployments", deployment_cases),
+    "prefect_work_pools": ("work_pools", lambda _: pool_cases()),
+    "prefect_blocks": ("blocks", lambda _: block_cases()),
+    "prefect_variables": ("variables", lambda _: variable_cases()),
+    "prefect_automations": ("automations", lambda _: automation_cases()),
+    "prefect_work_queues": ("work_queues", lambda _: work_queue_cases()),
+}
+# Cases that also go through ansible-playbook: what YAML, templating and the JSON transport
+# could change (NUL characters, infinities, booleans and numbers where text is expected, a
+# 100 KB string, deep nesting, unicode) and a valid input of two modules.
+EXECUTOR_CASES = {
+    "prefect_deployments": ["parameters-nul", "concurrency_limit-6"],
+    "prefect_work_pools": ["name-9"],
+    "prefect_blocks": ["ref-0"],
+    "prefect_variables": ["value-2", "value-3", "name-10"],
+    "prefect_automations": ["trigger-42"],
+    "prefect_work_queues": ["priority-1", "name-6"],
+}
+
+
+@pytest.mark.parametrize("module", list(MODULES))
 def test_fuzzed_inputs_fail_cleanly_without_writes(module, runner, writes, project_dir):
-    kind, make = {
-        "prefect_deployments": ("deployments", lambda: deployment_cases(project_dir)),
-        "prefect_work_pools": ("work_pools", pool_cases),
-        "prefect_blocks": ("blocks", block_cases),
-        "prefect_variables": ("variables", variable_cases),
-        "prefect_automations": ("automations", automation_cases),
-    }[module]
-    cases = make()
+    kind, make = MODULES[module]
+    cases = make(project_dir)
     ids = [case_id for case_id, _, _ in cases]
     assert len(set(ids)) == len(ids)
     distinct = {yaml.safe_dump(args) for _, args, _ in cases}
     assert len(distinct) == len(cases), "two cases give the same input"
-    results = run_cases(runner, module, cases)
+    results = run_in_process(runner, module, cases)
     problems = check(kind, results, cases, writes(), runner.server)
     assert not problems, "\n".join(problems)
     valid = {case_id for case_id, _, expect in cases if isinstance(expect, Valid)}
     assert [w for w in writes() if w[1].split("/")[2] not in valid] == [], "a bad input wrote"
+
+
+def test_executor_agrees_with_in_process(runner, writes, project_dir):
+    """A handful of cases through ``ansible-playbook`` pass the same checks and fail with the
+    same message and errors as in-process."""
+    picked = []
+    for module, ids in EXECUTOR_CASES.items():
+        kind, make = MODULES[module]
+        by_id = {case[0]: case for case in make(project_dir)}
+        picked += [(module, kind, by_id[case_id]) for case_id in ids]
+    executed = run_playbook(runner, [(m, f"x.{m}.{case[0]}", case[1]) for m, _, case in picked])
+    problems = []
+    for module, kind, case in picked:
+        problems += check(kind, executed, [case], writes(), runner.server,
+                          tag=lambda case_id, m=module: f"x.{m}.{case_id}")  # fmt: skip
+    assert not problems, "\n".join(problems)
+    in_process = {}
+    for module, kind, case in picked:  # after the executor's: a valid input is created again
+        tag = f"i.{module}.{case[0]}"
+        in_process[tag] = run_module(
+            module,
+            {**runner.common(), **case[1], "api_url": runner.server.tagged_url(tag)},
+            cwd=runner.workdir,
+        )
+        problems += check(kind, in_process, [case], writes(), runner.server,
+                          tag=lambda case_id, m=module: f"i.{m}.{case_id}")  # fmt: skip
+    assert not problems, "\n".join(problems)
+    for module, _, (case_id, _, expect) in picked:
+        by_executor = executed[f"x.{module}.{case_id}"]
+        by_us = in_process[f"i.{module}.{case_id}"]
+        if isinstance(expect, Valid):
+            both = [r["results"][0]["action"] for r in (by_executor, by_us)]
+            assert both == ["created", "created"], (module, case_id, both)
+        else:
+            for key in ("failed", "msg", "validation_errors"):
+                assert by_executor.get(key) == by_us.get(key), (module, case_id, key)
