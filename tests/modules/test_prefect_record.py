@@ -4,8 +4,7 @@ large, written only when it changes, and out of prefect_variables' prune."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import importlib
 from pathlib import Path
 
 import pytest
@@ -13,21 +12,17 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-def load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def utils():
-    for util in ("prefect_compare", "prefect_validate", "prefect_api", "prefect_record"):
-        load(f"ansible.module_utils.{util}", REPO / "module_utils" / f"{util}.py")
-    return sys.modules["ansible.module_utils.prefect_api"], sys.modules[
-        "ansible.module_utils.prefect_record"
-    ]
+    """The real module_utils, imported as Ansible names them."""
+    import ansible.module_utils
+
+    if str(REPO / "module_utils") not in ansible.module_utils.__path__:
+        ansible.module_utils.__path__.append(str(REPO / "module_utils"))
+    return (
+        importlib.import_module("ansible.module_utils.prefect_api"),
+        importlib.import_module("ansible.module_utils.prefect_record"),
+    )
 
 
 @pytest.fixture
