@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from ladder import run_ladder
-from test_fuzz_inputs import run_cases
+from test_fuzz_inputs import run_in_process
 
 MODULE = "prefect_concurrency_limits"
 RECORD = "prefect_stack_managed_concurrency_limits"
@@ -218,8 +218,8 @@ VALIDATION = [
 
 
 def test_validation_names_list_item_and_field_and_writes_nothing(runner, writes, prefect_server):
-    """Every case a task of one playbook (see test_fuzz_inputs.run_cases), each failing before
-    any write, with the global limit declared first in every case left uncreated."""
+    """Every case run in-process as the fuzzed inputs are (test_fuzz_inputs.run_in_process), each
+    failing before any write, with the global limit declared first in every case left uncreated."""
     cases = []
     for case_id, global_item, task_run_limits, expected in VALIDATION:
         first = [{"name": "t-v-first", "limit": 1}]
@@ -228,7 +228,7 @@ def test_validation_names_list_item_and_field_and_writes_nothing(runner, writes,
             "task_run_limits": task_run_limits,
         }
         cases.append((case_id, args, expected))
-    results = run_cases(runner, MODULE, cases)
+    results = run_in_process(runner, MODULE, cases)
     problems = []
     for case_id, _, expected in cases:
         res = results[case_id]
