@@ -121,7 +121,9 @@ def effective_spec(argument_spec, item_lists):
     return spec
 
 
-def from_spec(spec):
+def comparable(options, children):
+    """Options (an argument spec, children "options", or ansible-doc's, children "suboptions")
+    reduced to what both must agree on."""
     return {
         key: {
             "type": option.get("type", "str"),
@@ -129,24 +131,18 @@ def from_spec(spec):
             "default": option.get("default"),
             "choices": option.get("choices"),
             "elements": option.get("elements"),
-            "suboptions": from_spec(option["options"]) if option.get("options") else None,
-        }
-        for key, option in spec.items()
-    }
-
-
-def from_doc(options):
-    return {
-        key: {
-            "type": option.get("type", "str"),
-            "required": bool(option.get("required")),
-            "default": option.get("default"),
-            "choices": option.get("choices"),
-            "elements": option.get("elements"),
-            "suboptions": from_doc(option["suboptions"]) if option.get("suboptions") else None,
+            "suboptions": comparable(option[children], children) if option.get(children) else None,
         }
         for key, option in options.items()
     }
+
+
+def from_spec(spec):
+    return comparable(spec, "options")
+
+
+def from_doc(options):
+    return comparable(options, "suboptions")
 
 
 def differences(documented, spec, where=""):
