@@ -1,15 +1,23 @@
-"""Benchmark: register 50 deployments with our module vs ``prefect deploy --all``.
+"""Benchmark: register deployments with our module vs ``prefect deploy --all``; bulk other kinds.
 
 Starts one throwaway Prefect server (Postgres-backed, same code as the tests), then on it:
 
-1. ``ansible-playbook`` running ``prefect_deployments`` with 50 deployments (all created);
-2. ``prefect deploy --all`` from an equivalent ``prefect.yaml`` (50 other deployment names of the
-   same flow, so both create, none updates);
+1. ``ansible-playbook`` running ``prefect_deployments`` with ``--count`` deployments (all
+   created);
+2. ``prefect deploy --all`` from an equivalent ``prefect.yaml`` (as many other deployment names
+   of the same flow, so both create, none updates);
 3. the same ``ansible-playbook`` again: a no-op re-run (changed=0).
 
-Prints the three times and the ratio. Not a timed test: run it by hand::
+Prints the three times and the ratio, then the API calls of one more no-op run, counted by a
+recording proxy in front of the server (reads, and writes: none). With ``--kinds`` (a comma
+list, or ``all``), a second section does the same for the other object modules: ``--count``
+variables, work queues (in one pool), global concurrency limits, automations or work pools
+created by one ``ansible-playbook`` run, then a timed no-op re-run and a counted one.
+``--kinds-only`` skips the deployments. Not a timed test: run it by hand::
 
-    .venv/bin/python bench/deployments_bench.py [--count 50] [--rounds 3]
+    .venv/bin/python bench/deployments_bench.py [--count 50] [--rounds 3] [--kinds all]
+
+The timed runs talk to the server directly; only the counted runs go through the proxy.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from prefect import flow
 def bench_flow(index: int = 0, label: str = "bench"):
     return index
 """
+KINDS = ("variables", "work_queues", "concurrency_limits", "automations", "work_pools")
 
 
 def deployment(prefix: str, i: int) -> dict:
@@ -54,18 +63,49 @@ def deployment(prefix: str, i: int) -> dict:
     }
 
 
-def ansible_run(
-    server: PrefectTestServer, project: Path, deployments: list, parallel: int = 4
-) -> tuple[float, str]:
+def kind_task(kind: str, count: int) -> tuple[str, dict]:
+    """The module and its arguments (without the API's) that declare ``count`` objects."""
+    n = range(count)
+    if kind == "variables":
+        items = [{"name": f"bench_var_{i:04d}", "value": {"index": i, "label": "bench"},
+                  "tags": ["bench"]} for i in n]  # fmt: skip
+        return "prefect_variables", {"variables": items}
+    if kind == "work_queues":
+        items = [{"work_pool": POOL, "name": f"bench-queue-{i:04d}", "concurrency_limit": i % 9 + 1,
+                  "description": f"benchmark queue {i}"} for i in n]  # fmt: skip
+        return "prefect_work_queues", {"work_queues": items}
+    if kind == "concurrency_limits":
+        items = [{"name": f"bench-limit-{i:04d}", "limit": i % 9 + 1} for i in n]
+        return "prefect_concurrency_limits", {"global_limits": items}
+    if kind == "automations":
+        items = [{
+            "name": f"bench-automation-{i:04d}",
+            "trigger": {"type": "event", "posture": "Reactive", "expect": [f"bench.event.{i}"],
+                        "match": {"prefect.resource.id": f"bench.resource.{i}"}},
+            "actions": [{"type": "do-nothing"}],
+        } for i in n]  # fmt: skip
+        return "prefect_automations", {"automations": items}
+    if kind == "work_pools":
+        # no {{ }} placeholder: Ansible would template it (playbooks write them with !unsafe)
+        template = {
+            "job_configuration": {"command": "python -m bench"},
+            "variables": {"type": "object", "properties": {
+                "env": {"type": "object", "default": {}},
+            }},
+        }  # fmt: skip
+        items = [{"name": f"bench-wp-{i:04d}", "type": "process", "base_job_template": template,
+                  "job_variables": {"env": {"BENCH": str(i)}}} for i in n]  # fmt: skip
+        return "prefect_work_pools", {"work_pools": items}
+    raise SystemExit(f"unknown kind {kind} (known: {', '.join(KINDS)})")
+
+
+def playbook_run(path: Path, api_url: str, auth: str, module: str, args: dict) -> tuple[float, str]:
+    """Run ``module`` with ``args`` in a one-task playbook; (seconds, the recap's counts)."""
+    task = {"api_url": api_url, "api_auth_string": auth, **args}
     play = [{
         "hosts": "localhost", "gather_facts": False, "connection": "local",
-        "tasks": [{"name": "deployments", "prefect_deployments": {
-            "api_url": server.api_url, "api_auth_string": server.auth_string,
-            "project_dir": str(project), "declared_work_pools": [POOL],
-            "deployments": deployments, "parallel_writes": parallel,
-        }}],
+        "tasks": [{"name": module, module: task}],
     }]  # fmt: skip
-    path = project / "bench_play.yml"
     path.write_text(json.dumps(play))
     env = dict(os.environ)
     env.update(
@@ -82,9 +122,27 @@ def ansible_run(
     )  # fmt: skip
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"ansible-playbook failed:\n{proc.stdout}\n{proc.stderr}")
+        raise SystemExit(f"ansible-playbook failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
     recap = [line for line in proc.stdout.splitlines() if "changed=" in line][-1]
     return elapsed, recap.split(":", 1)[1].strip()
+
+
+def deployments_args(project: Path, deployments: list, parallel: int) -> dict:
+    return {"project_dir": str(project), "declared_work_pools": [POOL],
+            "deployments": deployments, "parallel_writes": parallel}  # fmt: skip
+
+
+def counted_noop(server: PrefectTestServer, path: Path, module: str, args: dict) -> str:
+    """One more no-op run through the recording proxy: its read and write calls."""
+    server.proxy.reset()
+    _, recap = playbook_run(path, server.api_url, server.auth_string, module, args)
+    if "changed=0" not in recap:
+        raise SystemExit(f"the counted re-run changed something: {recap}")
+    writes = server.proxy.writes()
+    reads = len(server.proxy.requests) - len(writes)
+    if writes:
+        raise SystemExit(f"the no-op re-run wrote: {writes[:5]}")
+    return f"API calls: {reads} read, {len(writes)} write"
 
 
 def prefect_yaml(project: Path, deployments: list) -> str:
@@ -113,6 +171,61 @@ def cli_run(server: PrefectTestServer, project: Path) -> float:
     return elapsed
 
 
+def bench_deployments(server: PrefectTestServer, project: Path, args) -> None:
+    times: dict[str, list[float]] = {"ansible": [], "cli": [], "noop": [], "ratio": []}
+    play = project / "bench_play.yml"
+    direct, auth = server.direct_api_url, server.auth_string
+    for r in range(args.rounds):
+        ours = deployments_args(
+            project, [deployment(f"ansible-r{r}", i) for i in range(args.count)], args.parallel
+        )
+        theirs = [deployment(f"cli-r{r}", i) for i in range(args.count)]
+        (project / "prefect.yaml").write_text(prefect_yaml(project, theirs))
+
+        t_ansible, recap1 = playbook_run(play, direct, auth, "prefect_deployments", ours)
+        t_cli = cli_run(server, project)
+        t_noop, recap2 = playbook_run(play, direct, auth, "prefect_deployments", ours)
+        if "changed=1" not in recap1 or "changed=0" not in recap2:
+            raise SystemExit(f"unexpected recap: {recap1} / {recap2}")
+        times["ansible"].append(t_ansible)
+        times["cli"].append(t_cli)
+        times["noop"].append(t_noop)
+        times["ratio"].append(t_cli / t_ansible)
+        print(f"round {r + 1}: ansible {t_ansible:6.2f} s  prefect deploy {t_cli:6.2f} s  "
+              f"ratio {t_cli / t_ansible:4.1f}x  no-op re-run {t_noop:5.2f} s",
+              flush=True)  # fmt: skip
+    calls = counted_noop(server, play, "prefect_deployments", ours)
+
+    total = server.api("POST", "/deployments/count", {})
+    expected = 2 * args.count * args.rounds
+    print(f"deployments on the server: {total} (expected {expected})")
+    med = {k: statistics.median(v) for k, v in times.items()}
+    label = f"median of {args.rounds} rounds" if args.rounds > 1 else "one round"
+    print(f"== {args.count} deployments, {label} ==")
+    print(f"ansible-playbook prefect_deployments (all created): {med['ansible']:7.2f} s")
+    print(f"prefect deploy --all (all created):                 {med['cli']:7.2f} s")
+    print(f"ratio prefect deploy / ansible:                     {med['ratio']:7.1f}x")
+    print(f"ansible-playbook no-op re-run (changed=0):          {med['noop']:7.2f} s")
+    print(f"a no-op re-run through the recording proxy:         {calls}")
+    if total != expected:
+        raise SystemExit("unexpected number of deployments")
+
+
+def bench_kinds(server: PrefectTestServer, project: Path, kinds: list[str], count: int) -> None:
+    print(f"== {count} objects of each kind, one ansible-playbook run each ==", flush=True)
+    play = project / "kind_play.yml"
+    direct, auth = server.direct_api_url, server.auth_string
+    for kind in kinds:
+        module, args = kind_task(kind, count)
+        t_create, recap1 = playbook_run(play, direct, auth, module, args)
+        t_noop, recap2 = playbook_run(play, direct, auth, module, args)
+        if "changed=1" not in recap1 or "changed=0" not in recap2:
+            raise SystemExit(f"{kind}: unexpected recap: {recap1} / {recap2}")
+        calls = counted_noop(server, play, module, args)
+        print(f"{kind:<19} created {t_create:6.2f} s  no-op re-run {t_noop:5.2f} s  "
+              f"({calls})", flush=True)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=50)
@@ -120,42 +233,25 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=1, help="repeat with fresh names; report the medians"
     )
+    parser.add_argument(
+        "--kinds", default="", help=f"comma list of {', '.join(KINDS)}, or all (default: none)"
+    )
+    parser.add_argument("--kinds-only", action="store_true", help="skip the deployments")
     args = parser.parse_args()
-    times: dict[str, list[float]] = {"ansible": [], "cli": [], "noop": [], "ratio": []}
-    with PrefectTestServer(proxy=False) as server, tempfile.TemporaryDirectory() as tmp:
+    kinds = list(KINDS) if args.kinds == "all" else [k for k in args.kinds.split(",") if k]
+    for kind in kinds:
+        kind_task(kind, 0)  # an unknown kind fails before the server starts
+    with PrefectTestServer(proxy=True) as server, tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp)
         (project / "flows").mkdir()
         (project / "flows" / "bench_flow.py").write_text(textwrap.dedent(FLOW_FILE).lstrip())
         server.api("POST", "/work_pools/", {"name": POOL, "type": "process"})
-        for r in range(args.rounds):
-            ours = [deployment(f"ansible-r{r}", i) for i in range(args.count)]
-            theirs = [deployment(f"cli-r{r}", i) for i in range(args.count)]
-            (project / "prefect.yaml").write_text(prefect_yaml(project, theirs))
-
-            t_ansible, recap1 = ansible_run(server, project, ours, args.parallel)
-            t_cli = cli_run(server, project)
-            t_noop, recap2 = ansible_run(server, project, ours, args.parallel)
-            if "changed=1" not in recap1 or "changed=0" not in recap2:
-                raise SystemExit(f"unexpected recap: {recap1} / {recap2}")
-            times["ansible"].append(t_ansible)
-            times["cli"].append(t_cli)
-            times["noop"].append(t_noop)
-            times["ratio"].append(t_cli / t_ansible)
-            print(f"round {r + 1}: ansible {t_ansible:6.2f} s  prefect deploy {t_cli:6.2f} s  "
-                  f"ratio {t_cli / t_ansible:4.1f}x  no-op re-run {t_noop:5.2f} s")  # fmt: skip
-
-        total = server.api("POST", "/deployments/count", {})
-        expected = 2 * args.count * args.rounds
-        print(f"deployments on the server: {total} (expected {expected})")
-        med = {k: statistics.median(v) for k, v in times.items()}
-        label = f"median of {args.rounds} rounds" if args.rounds > 1 else "one round"
-        print(f"== {args.count} deployments, {label} ==")
-        print(f"ansible-playbook prefect_deployments (all created): {med['ansible']:7.2f} s")
-        print(f"prefect deploy --all (all created):                 {med['cli']:7.2f} s")
-        print(f"ratio prefect deploy / ansible:                     {med['ratio']:7.1f}x")
-        print(f"ansible-playbook no-op re-run (changed=0):          {med['noop']:7.2f} s")
-        if total != expected:
-            raise SystemExit("unexpected number of deployments")
+        print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        if not args.kinds_only:
+            bench_deployments(server, project, args)
+        if kinds:
+            bench_kinds(server, project, kinds, args.count)
+        print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -5,20 +5,27 @@ fresh instance, then times ``--rounds`` no-op runs of ``site.yml`` and of ``depl
 against it with molecule's own inventory and settings (each must report ``changed=0``), prints
 min / median / max of each with the machine's load average, and destroys the instance unless
 ``--keep``. The five slowest tasks of the last no-op ``site.yml`` come from ``profile_tasks``.
+
+``--existing`` times the no-op runs on an instance already converged (``molecule converge``),
+without creating, converging or destroying it. ``--against REV`` also runs the playbooks and
+roles of another commit (a temporary git worktree) against the same instance, in turn with this
+checkout's (A B A B ...), and prints the ratio of the medians: the before and after of a change.
 Not a timed test: run it by hand on a machine with the test images built::
 
-    .venv/bin/python bench/noop_bench.py [--rounds 3] [--keep] [--json]
+    .venv/bin/python bench/noop_bench.py [--rounds 3] [--keep] [--existing] [--against REV] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,19 +63,20 @@ def ephemeral_dir(scenario: str) -> Path:
     return found[-1].parent
 
 
-def noop_run(playbook: str, scenario: str) -> tuple[float, str]:
+def noop_run(playbook: str, scenario: str, tree: Path = REPO) -> tuple[float, str]:
+    """One run of ``playbook`` from ``tree`` (this checkout or another commit's worktree)."""
     folder = ephemeral_dir(scenario)
     run_env = {
         **env(),
         "ANSIBLE_CONFIG": str(folder / "ansible.cfg"),
-        "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
-        "ANSIBLE_LIBRARY": str(REPO / "library"),
-        "ANSIBLE_MODULE_UTILS": str(REPO / "module_utils"),
+        "ANSIBLE_ROLES_PATH": str(tree / "roles"),
+        "ANSIBLE_LIBRARY": str(tree / "library"),
+        "ANSIBLE_MODULE_UTILS": str(tree / "module_utils"),
     }
     start = time.monotonic()
     proc = subprocess.run(  # noqa: S603
-        [str(VENV_BIN / "ansible-playbook"), "-i", str(folder / "inventory"), str(REPO / playbook)],
-        cwd=REPO, env=run_env, capture_output=True, text=True, check=False,
+        [str(VENV_BIN / "ansible-playbook"), "-i", str(folder / "inventory"), str(tree / playbook)],
+        cwd=tree, env=run_env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     elapsed = time.monotonic() - start
     recaps = RECAP.findall(proc.stdout)
@@ -89,35 +97,69 @@ def spread(values: list[float]) -> dict[str, float]:
     }
 
 
+@contextlib.contextmanager
+def worktree(rev: str):
+    """A temporary checkout of ``rev``, removed afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="noop-bench-"))
+    subprocess.run(  # noqa: S603
+        ["git", "worktree", "add", "--detach", str(folder), rev],  # noqa: S607
+        cwd=REPO, check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield folder
+    finally:
+        subprocess.run(  # noqa: S603
+            ["git", "worktree", "remove", "--force", str(folder)],  # noqa: S607
+            cwd=REPO, check=False,
+        )  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="default")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="leave the instance running")
+    parser.add_argument("--existing", action="store_true", help="an instance already converged")
+    parser.add_argument("--against", metavar="REV", help="also time this commit, in turn")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
     figures: dict[str, object] = {"scenario": args.scenario, "load_before": os.getloadavg()[0]}
     try:
-        log("creating the instance")
-        molecule("create", args.scenario)
-        log("converging the fresh instance")
-        figures["converge_s"] = round(molecule("converge", args.scenario), 1)
-        times: dict[str, list[float]] = {"site.yml": [], "deploy_flows.yml": []}
-        last_site = ""
-        for round_no in range(1, args.rounds + 1):
-            for playbook, values in times.items():
-                elapsed, output = noop_run(playbook, args.scenario)
-                values.append(elapsed)
-                last_site = output if playbook == "site.yml" else last_site
-                log(f"round {round_no}: no-op {playbook} {elapsed:.1f} s")
-        figures["noop_s"] = {name: spread(values) for name, values in times.items()}
+        if not args.existing:
+            log("creating the instance")
+            molecule("create", args.scenario)
+            log("converging the fresh instance")
+            figures["converge_s"] = round(molecule("converge", args.scenario), 1)
+        with contextlib.ExitStack() as stack:
+            trees = {"this checkout": REPO}
+            if args.against:
+                trees[args.against] = stack.enter_context(worktree(args.against))
+            times = {(label, pb): [] for label in trees for pb in ("site.yml", "deploy_flows.yml")}
+            last_site = ""
+            for round_no in range(1, args.rounds + 1):
+                for (label, playbook), values in times.items():
+                    elapsed, output = noop_run(playbook, args.scenario, trees[label])
+                    values.append(elapsed)
+                    if playbook == "site.yml" and label == "this checkout":
+                        last_site = output
+                    log(f"round {round_no}: {label}: no-op {playbook} {elapsed:.1f} s")
+        figures["noop_s"] = {f"{label}: {pb}": spread(v) for (label, pb), v in times.items()}
+        if args.against:
+            figures["ratio_of_medians"] = {
+                pb: round(
+                    statistics.median(times[(args.against, pb)])
+                    / statistics.median(times[("this checkout", pb)]),
+                    2,
+                )
+                for pb in ("site.yml", "deploy_flows.yml")
+            }
         figures["slowest_tasks"] = [
             f"{name.strip()} {seconds}s" for name, seconds in TASK_TIME.findall(last_site)[:5]
         ]
         figures["load_after"] = os.getloadavg()[0]
     finally:
-        if not args.keep:
+        if not args.keep and not args.existing:
             log("destroying the instance")
             molecule("destroy", args.scenario)
 
@@ -126,10 +168,13 @@ def main() -> None:
         return
     print(f"scenario {figures['scenario']}: load {figures['load_before']:.1f} before, "
           f"{figures['load_after']:.1f} after")  # fmt: skip
-    print(f"converge of the fresh instance: {figures['converge_s']} s")
+    if "converge_s" in figures:
+        print(f"converge of the fresh instance: {figures['converge_s']} s")
     for name, values in figures["noop_s"].items():
         print(f"no-op {name}: min {values['min']} s, median {values['median']} s, "
               f"max {values['max']} s ({args.rounds} runs)")  # fmt: skip
+    for playbook, ratio in figures.get("ratio_of_medians", {}).items():
+        print(f"{playbook}: {args.against} takes {ratio}x this checkout's time (medians)")
     print("slowest tasks of the last no-op site.yml:")
     for line in figures["slowest_tasks"]:
         print(f"  {line}")

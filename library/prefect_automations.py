@@ -706,10 +706,15 @@ class AutomationsModule(PrefectObjectsModule):
         p = self.module.params
         names = sorted(set(item["name"] for item in self.items))
         self.existing = {}  # name -> rows
-        if names or p["prune"]:
-            body = {} if p["prune"] else {"automations": {"name": {"any_": names}}}
-            for row in self.client.filter_all("/automations/filter", body):
-                self.existing.setdefault(row["name"], []).append(row)
+        if p["prune"]:  # every automation: counted, then the pages at once
+            rows = self.client.filter_counted("/automations/filter", {})
+        elif names:
+            body = {"automations": {"name": {"any_": names}}}
+            rows = self.client.filter_all("/automations/filter", body, expect=len(names))
+        else:
+            rows = []
+        for row in rows:
+            self.existing.setdefault(row["name"], []).append(row)
         refs = [ref for parsed in self.parsed.values() for ref in refs_in(parsed)]
         wanted = sorted(set(r.name for r in refs if r.kind == "deployment"))
         pairs = [self.deployment_name(name) for name in wanted]

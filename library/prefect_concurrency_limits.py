@@ -134,6 +134,15 @@ results:
   sample:
     - {name: gpu, list: global_limits, action: created, id: 0b1c...}
     - {name: "tag:database", list: task_run_limits, tag: database, action: updated, id: 5e2f...}
+record_pending:
+  description:
+    - Whether the record of the objects this project manages (Prefect variables
+      C(prefect_stack_managed_*)) differs from the server's, because the plan adopted a declared
+      object that already existed or forgot one; it is then saved (in check mode, it would be).
+    - Counts as a change. C(prefect_deployments)' preflight reads it to skip a no-op apply.
+  returned: always
+  type: bool
+  sample: false
 summary:
   description: How many limits were created, updated, deleted or left unchanged.
   returned: always

@@ -201,11 +201,11 @@ import ast  # noqa: E402
 import contextlib  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
+from functools import partial  # noqa: E402
 
 from ansible.module_utils.prefect_api import (  # noqa: E402
     SECRET_FIELDS_SPEC,
     PrefectObjectsModule,
-    q,
 )
 from ansible.module_utils.prefect_compare import (  # noqa: E402
     collect_strings,
@@ -266,16 +266,28 @@ ITEM_SPEC = dict(
 )
 
 
-def flow_function(path, func_name):
-    """Parse ``path``; return (function node or None, list of function names, error or None)."""
+def top_level_functions(path):
+    """Parse ``path``; return (its top-level function nodes, error or None)."""
     try:
         with open(path, "rb") as handle:
             tree = ast.parse(handle.read(), filename=path)
     except SyntaxError as err:
-        return None, [], f"syntax error in {path} line {err.lineno}: {err.msg}"
+        return [], f"syntax error in {path} line {err.lineno}: {err.msg}"
     except (OSError, ValueError) as err:  # unreadable, or NUL bytes in the source
-        return None, [], f"cannot parse {path}: {err}"
-    funcs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        return [], f"cannot parse {path}: {err}"
+    return [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))], None
+
+
+def flow_function(path, func_name, parsed=None):
+    """Return (function node or None, list of function names, error or None) of ``path``;
+    ``parsed`` (path -> what ``top_level_functions`` gave) keeps each file parsed once."""
+    if parsed is None:
+        parsed = {}
+    if path not in parsed:
+        parsed[path] = top_level_functions(path)
+    funcs, error = parsed[path]
+    if error:
+        return None, [], error
     for node in funcs:
         if node.name == func_name:
             return node, [f.name for f in funcs], None
@@ -346,6 +358,7 @@ class DeploymentsModule(PrefectObjectsModule):
         key, _, value = p["managed_label"].partition("=")
         self.label = (key, value or "true")
         self.code = {}  # index -> (flow name, schema)
+        self.parsed = {}  # path -> its top-level functions (each file parsed once)
         for item in self.items:
             if isinstance(item, dict) and isinstance(item["name"], str) and "/" in item["name"]:
                 flow, _, name = item["name"].partition("/")
@@ -364,29 +377,47 @@ class DeploymentsModule(PrefectObjectsModule):
         for index, item in enumerate(self.items):
             if item["state"] == "present" and item["entrypoint"]:
                 self.inspect_code(index, item)
-        # read only the declared flows and deployments (all of them when pruning)
+        # read only the declared flows and deployments (all of them when pruning), and the
+        # work pools named: three filter calls (and their pages) at the same time
         names = sorted(set(i["flow_name"] for i in self.items if i["flow_name"]))
         dep_names = sorted(set(i["name"] for i in self.items if i["name"]))
+        pool_names = sorted(
+            set((item["work_pool"] or {}).get("name") for item in self.items) - {None, ""}
+        )
         prune = self.module.params["prune"]
         flow_filter, dep_filter = {}, {}
         if not prune:
             flow_filter = {"flows": {"name": {"any_": names}}}
             dep_filter = dict(flow_filter, deployments={"name": {"any_": dep_names}})
-        flows = self.client.filter_all("/flows/filter", flow_filter) if names or prune else []
+        pool_filter = {"work_pools": {"name": {"any_": pool_names}}}
+        read = names or prune
+        flows, deps, pools = self.client.parallel(
+            [
+                partial(self.read_all, "flows", flow_filter, len(names)) if read else list,
+                partial(self.read_all, "deployments", dep_filter, len(self.items))
+                if read
+                else list,
+                partial(self.read_all, "work_pools", pool_filter, len(pool_names))
+                if pool_names
+                else list,
+            ]
+        )
         self.flows = {f["name"]: f["id"] for f in flows}
         self.flow_names = {v: k for k, v in self.flows.items()}
         self.existing = {}
-        deps = self.client.filter_all("/deployments/filter", dep_filter) if flows else []
         for dep in deps:
             key = (self.flow_names.get(dep["flow_id"], "?"), dep["name"])
             self.existing[key] = dep
-        pools = set(p for p in self.module.params["declared_work_pools"])
-        self.pools = {}
-        for item in self.items:
-            pool = (item["work_pool"] or {}).get("name")
-            if pool and pool not in self.pools:
-                self.pools[pool] = self.client.get(f"/work_pools/{q(pool)}", allow_404=True)
-        self.declared_pools = pools
+        self.pools = {row["name"]: row for row in pools}
+        self.declared_pools = set(p for p in self.module.params["declared_work_pools"])
+
+    def read_all(self, kind, body, declared):
+        """Every row of ``/{kind}/filter`` that ``body`` selects (about ``declared`` rows).
+        Pruning reads every flow and deployment: counted first, so that their pages are read at
+        the same time."""
+        if self.module.params["prune"] and kind != "work_pools":
+            return self.client.filter_counted(f"/{kind}/filter", body)
+        return self.client.filter_all(f"/{kind}/filter", body, expect=declared)
 
     def inspect_code(self, index, item):
         entry = item["entrypoint"]
@@ -401,7 +432,7 @@ class DeploymentsModule(PrefectObjectsModule):
                 f"file {clip(path_part, 80)} does not exist (in {self.code_dir})",
             )
             return
-        node, names, error = flow_function(path, func)
+        node, names, error = flow_function(path, func, self.parsed)
         if error:
             self.code[index] = ("error", error)
             return

@@ -172,10 +172,15 @@ class VariablesModule(PrefectObjectsModule):
                 self.module.no_log_values.update(v for v in values if len(v) >= 4)
         names = [item["name"] for item in self.items]
         self.existing = {}
-        if names or self.module.params["prune"]:
-            body = {} if self.module.params["prune"] else {"variables": {"name": {"any_": names}}}
-            for row in self.client.filter_all("/variables/filter", body):
-                self.existing[row["name"]] = row
+        if self.module.params["prune"]:  # every variable: counted, then the pages at once
+            rows = self.client.filter_counted("/variables/filter", {})
+        elif names:
+            body = {"variables": {"name": {"any_": names}}}
+            rows = self.client.filter_all("/variables/filter", body, expect=len(names))
+        else:
+            rows = []
+        for row in rows:
+            self.existing[row["name"]] = row
 
     # ---- planning -----------------------------------------------------------------------
     def wanted_tags(self, item):

@@ -217,6 +217,7 @@ class WorkPoolsModule(PrefectObjectsModule):
     kind = "work_pools"
     item_spec = ITEM_SPEC
     extra_spec = EXTRA_SPEC
+    parallel_writes = 4  # pools are independent of each other
     name_fields = ("name", "type")
     secret_field_roots = {
         "job_variables": "base_job_template.variables.properties",
@@ -235,12 +236,14 @@ class WorkPoolsModule(PrefectObjectsModule):
 
     # ---- read-only lookups --------------------------------------------------------------
     def load(self):
-        self.existing = {}
-        for item in self.items:
-            if item["name"]:
-                self.existing[item["name"]] = self.client.get(
-                    "/work_pools/{}".format(q(item["name"])), allow_404=True
-                )
+        # one filter call (paged) for every declared pool, not a read per pool
+        names = sorted(set(item["name"] for item in self.items if item["name"]))
+        self.existing = dict.fromkeys(names)  # name -> the server's pool, or None
+        if names:
+            body = {"work_pools": {"name": {"any_": names}}}
+            for row in self.client.filter_all("/work_pools/filter", body, expect=len(names)):
+                if row["name"] in self.existing:
+                    self.existing[row["name"]] = row
         self.defaults = {}  # worker type -> default base job template
         self.sources = {}  # worker type -> where that template came from
         self.known_types = set()

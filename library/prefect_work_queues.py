@@ -135,6 +135,15 @@ results:
     pruned: {description: True for a queue deleted by O(prune), type: bool}
     note: {description: Why a queue whose declared fields match is written again, type: str}
   sample: [{name: cluster-pool/ml, action: created, work_pool: cluster-pool, id: 0b1c...}]
+record_pending:
+  description:
+    - Whether the record of the objects this project manages (Prefect variables
+      C(prefect_stack_managed_*)) differs from the server's, because the plan adopted a declared
+      object that already existed or forgot one; it is then saved (in check mode, it would be).
+    - Counts as a change. C(prefect_deployments)' preflight reads it to skip a no-op apply.
+  returned: always
+  type: bool
+  sample: false
 summary:
   description: How many queues were created, updated, deleted or left unchanged.
   returned: always
@@ -285,7 +294,7 @@ class WorkQueuesModule(PrefectObjectsModule):
         self.pools = {}
         if pools:
             body = {"work_pools": {"name": {"any_": pools}}}
-            for row in self.client.filter_all("/work_pools/filter", body):
+            for row in self.client.filter_all("/work_pools/filter", body, expect=len(pools)):
                 self.pools[row["name"]] = row
         self.queues = {}  # pool -> {queue name: row}, every queue of each declared pool
         existing = [pool for pool in pools if pool in self.pools]
@@ -300,7 +309,9 @@ class WorkQueuesModule(PrefectObjectsModule):
         self.warned = set()
 
     def read_queues(self, pool):
-        return self.client.filter_all(f"/work_pools/{q(pool)}/queues/filter", {})
+        """Every queue of ``pool`` (one filter call, paged: the declared ones' pages at once)."""
+        declared = sum(1 for item in self.items if item["work_pool"] == pool)
+        return self.client.filter_all(f"/work_pools/{q(pool)}/queues/filter", {}, expect=declared)
 
     def is_default(self, pool, name):
         """Is ``pool/name`` the pool's default queue (by id; by name for a pool to come)?"""

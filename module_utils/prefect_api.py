@@ -5,7 +5,8 @@
 Stdlib + ansible.module_utils only (modules run on a plain host python, no ``prefect`` import).
 
 * ``PrefectClient``: JSON over HTTP(S) with ``Authorization: Basic`` from ``api_auth_string``,
-  retries on connection errors and 5xx, clear messages for 401/403/422, paging for ``/filter``.
+  retries on connection errors and 5xx, clear messages for 401/403/422, paging for ``/filter``
+  (the pages of an expected number of rows read at the same time), read calls in parallel.
 * ``PrefectObjectsModule``: the loop every object kind shares. A kind subclasses it and says how
   to read (``load``, ``find``, ``prunable``), check (``check_item``, ``validate_item``), view
   (``desired_view``, ``actual_view``) and write (``create``, ``update``, ``delete``). The base
@@ -63,6 +64,8 @@ SECRET_FIELDS_SPEC = dict(type="list", elements="str", default=[])
 
 READ_ONLY_POST_SUFFIXES = ("/filter", "/count", "/paginate")
 RETRY_STATUS = (500, 502, 503, 504)
+PAGE = 200  # the most rows a Prefect /filter call returns (PREFECT_API_DEFAULT_LIMIT)
+READ_WORKERS = 4  # read calls (pages, lookups) at the same time
 
 
 class PrefectAPIError(Exception):
@@ -212,18 +215,56 @@ class PrefectClient:
     def delete(self, path, allow_404=True):
         return self.request("DELETE", path, allow_404=allow_404)
 
-    def filter_all(self, path, body=None, page=200):
-        """POST ``path`` (a ``/filter`` endpoint) page by page and return every row."""
-        rows = []
-        offset = 0
-        while True:
-            payload = dict(body or {})
-            payload.update(limit=page, offset=offset)
-            batch = self.post(path, payload) or []
-            rows.extend(batch)
-            if len(batch) < page:
-                return rows
-            offset += page
+    def filter_all(self, path, body=None, page=PAGE, expect=0):
+        """POST ``path`` (a ``/filter`` endpoint) page by page and return every row.
+
+        ``expect``: how many rows there may be (a count, or the number of names asked for). The
+        pages those rows fill are read at the same time (``READ_WORKERS`` at once), then any
+        further page one by one, until a page is not full. A row that two pages both hold (the
+        server's order shifted between them) is kept once."""
+        pages = max(1, -(-expect // page))
+        offsets = [n * page for n in range(pages)]
+        if pages > 1:
+            batches = self.parallel(
+                [partial(self._page, path, body, page, offset) for offset in offsets]
+            )
+        else:
+            batches = [self._page(path, body, page, 0)]
+        while len(batches[-1]) == page:
+            offsets.append(offsets[-1] + page)
+            batches.append(self._page(path, body, page, offsets[-1]))
+        rows, seen = [], set()
+        for batch in batches:
+            for row in batch:
+                key = row.get("id") if isinstance(row, dict) else None
+                if key is None or key not in seen:
+                    seen.add(key)
+                    rows.append(row)
+        return rows
+
+    def filter_counted(self, path, body=None):
+        """Every row of ``path`` (``/<kind>/filter``): the kind's ``/count`` first, then the
+        pages those rows fill at the same time."""
+        expect = self.post(path[: -len("/filter")] + "/count", body or {}) or 0
+        return self.filter_all(path, body, expect=expect)
+
+    def _page(self, path, body, page, offset):
+        payload = dict(body or {})
+        payload.update(limit=page, offset=offset)
+        return self.post(path, payload) or []
+
+    @staticmethod
+    def parallel(calls, workers=READ_WORKERS):
+        """The results of ``calls`` (in their order), ``workers`` of them running at a time;
+        the first error is raised once every call has ended."""
+        if len(calls) <= 1 or workers <= 1:
+            return [call() for call in calls]
+        with ThreadPoolExecutor(max_workers=min(workers, len(calls))) as pool:
+            futures = [pool.submit(call) for call in calls]
+        for future in futures:
+            if future.exception() is not None:
+                raise future.exception()
+        return [future.result() for future in futures]
 
 
 class ValidationErrors:
@@ -615,6 +656,9 @@ class PrefectObjectsModule:
             if self.supports_prune:
                 declared = set(self.item_key(item) for item in self.items)
                 changes.extend(self.plan_prune(declared))
+            # Objects adopted or forgotten by the plan: the record would be saved (a write even
+            # when every object is unchanged).
+            record_pending = self.record is not None and self.record.pending
             if not self.module.check_mode:
                 try:
                     self.apply([c for c in changes if c.changed and c.apply is not None])
@@ -639,16 +683,18 @@ class PrefectObjectsModule:
                         "after": after if after is not None else {},
                     }
                 )
-        changed = any(c.changed for c in changes)
+        changed = any(c.changed for c in changes) or record_pending
         summary = {}
         for change in changes:
             summary[change.action] = summary.get(change.action, 0) + 1
+        extra = {} if self.record is None else {"record_pending": record_pending}
         self.module.exit_json(
             changed=changed,
             results=results,
             diff=diffs,
             summary=summary,
             invocation=self.invocation(),
+            **extra,
         )
 
 

@@ -49,8 +49,11 @@ def _mask_node(node, parts):
 
 
 def mask_value(data, secret_paths):
-    """A deep copy of ``data`` with every value under ``secret_paths`` replaced by MASK."""
-    out = copy.deepcopy(data)
+    """``data`` with every value under ``secret_paths`` replaced by MASK, ``data`` unchanged.
+
+    The containers on the way to a masked value are new; what no path reaches is shared with
+    ``data`` (not copied: an output of the module, not to be changed in place)."""
+    out = data
     for path in secret_paths or ():
         out = _mask_node(out, _split(path))
     return out

@@ -52,6 +52,11 @@ class ManagedRecord:
     def discard(self, name):
         self.names.discard(name)
 
+    @property
+    def pending(self):
+        """Whether ``save`` would write: the set differs from the one loaded."""
+        return self.names != self._loaded
+
     def __contains__(self, name):
         return name in self.names
 

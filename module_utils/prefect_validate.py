@@ -125,16 +125,17 @@ def check_options(value, spec, path, unknown=True):
                 )
             out[key] = given
     for key, option in spec.items():
-        field = join(path, key)
         given = value.get(key)
         if given is None:
             if option.get("required"):
-                errors.append((field, "required"))
-            out[key] = copy.deepcopy(option.get("default"))
+                errors.append((join(path, key), "required"))
+            default = option.get("default")
+            # a fresh copy of a mutable default (an empty list or mapping)
+            out[key] = copy.deepcopy(default) if isinstance(default, (list, dict)) else default
             continue
         converted, problem = convert(given, option.get("type", "str"))
         if problem:
-            errors.append((field, problem))
+            errors.append((join(path, key), problem))
             out[key] = given
             continue
         elements = option.get("elements")
@@ -143,14 +144,14 @@ def check_options(value, spec, path, unknown=True):
             for n, element in enumerate(converted):
                 item, problem = convert(element, elements)
                 if problem:
-                    errors.append((join(field, n), problem))
+                    errors.append((join(join(path, key), n), problem))
                     item = element
                 items.append(item)
             converted = items
         if option.get("choices") and converted not in option["choices"]:
             errors.append(
                 (
-                    field,
+                    join(path, key),
                     "must be one of {}, got {}".format(", ".join(option["choices"]), short(given)),
                 )
             )

@@ -488,6 +488,21 @@ def jsonschema_available():
     return True
 
 
+# One module run checks many pools, most of them with the same template: each schema is checked,
+# and its validator built, once (keyed by the schema's JSON; one run, one process).
+_SCHEMA_ERRORS = {}
+_VALIDATORS = {}
+_UNSET = object()
+
+
+def _schema_key(schema):
+    """The schema's canonical JSON, or None (then nothing is kept)."""
+    try:
+        return json.dumps(schema, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+
+
 def jsonschema_schema_error(schema):
     """What is wrong with ``schema`` as a JSON schema (None when fine or jsonschema is absent)."""
     try:
@@ -495,6 +510,16 @@ def jsonschema_schema_error(schema):
         from jsonschema.validators import validator_for
     except ImportError:
         return None
+    key = _schema_key(schema)
+    found = _SCHEMA_ERRORS.get(key, _UNSET) if key is not None else _UNSET
+    if found is _UNSET:
+        found = _schema_error(jsonschema, validator_for, schema)
+        if key is not None:
+            _SCHEMA_ERRORS[key] = found
+    return found
+
+
+def _schema_error(jsonschema, validator_for, schema):
     try:
         validator_for(schema, default=jsonschema.Draft202012Validator).check_schema(schema)
     except jsonschema.SchemaError as err:
@@ -513,9 +538,14 @@ def jsonschema_errors(instance, schema):
         from jsonschema.validators import validator_for
     except ImportError:
         return None
-    schema = prepared_schema(schema)
+    key = _schema_key(schema)
+    validator = _VALIDATORS.get(key, _UNSET) if key is not None else _UNSET
     try:
-        validator = validator_for(schema, default=jsonschema.Draft202012Validator)(schema)
+        if validator is _UNSET:
+            schema = prepared_schema(schema)
+            validator = validator_for(schema, default=jsonschema.Draft202012Validator)(schema)
+            if key is not None:
+                _VALIDATORS[key] = validator
         errors = list(validator.iter_errors(instance))
     except Exception:  # noqa: BLE001 - unresolvable refs and the like: the subset has spoken
         return None

@@ -118,8 +118,12 @@ def test_prune_only_what_this_module_recorded(runner, writes, prefect_server):
         "global_limits": [{"name": "t-pr-a", "limit": 1}, {"name": "t-pr-adopt", "limit": 7}],
     }
     res = runner.run(MODULE, keep)  # prune is opt-in
-    assert not res.changed and res.actions() == {"t-pr-a": "unchanged", "t-pr-adopt": "unchanged"}
+    # adopting t-pr-adopt writes the record: a change, though no limit changed
+    assert res.changed and res.result["record_pending"], res.result
+    assert res.actions() == {"t-pr-a": "unchanged", "t-pr-adopt": "unchanged"}
     assert "t-pr-adopt" in recorded(prefect_server)
+    res = runner.run(MODULE, keep)
+    assert not res.changed and res.result["record_pending"] is False, res.result
     keep["prune"] = True
     start = len(writes())
     check = runner.run(MODULE, keep, check=True, diff=True)

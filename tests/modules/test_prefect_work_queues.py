@@ -238,13 +238,20 @@ def test_declared_queues_are_adopted(runner, writes, prefect_server, pool):
     api("POST", f"/work_pools/{q(pool)}/queues", {"name": "made-in-ui", "priority": 5})
     args = {"work_queues": [wq(pool, "made-in-ui", priority=5)]}
     before = len(writes())
+    # check mode: the queue is as declared, the record would be saved (a change), nothing written
+    res = runner.run(MODULE, args, check=True)
+    assert res.changed and res.result["record_pending"], res.result
+    assert res.result["summary"] == {"unchanged": 1}
+    assert writes()[before:] == []
     res = runner.run(MODULE, args)
-    assert not res.changed, res.result
-    # adopting is a record write, not a change of the queue
+    # adopting writes the record, not the queue: a change all the same
+    assert res.changed and res.result["record_pending"], res.result
+    assert res.result["summary"] == {"unchanged": 1}
     assert [w for w in writes()[before:] if "/variables" not in w[1]] == []
     assert f"{pool}/made-in-ui" in recorded(prefect_server)
     before = len(writes())
-    assert not runner.run(MODULE, args).changed
+    res = runner.run(MODULE, args)
+    assert not res.changed and res.result["record_pending"] is False, res.result
     assert writes()[before:] == []  # adopted once: the next run writes nothing
     # once no longer declared, prune takes it
     res = runner.run(MODULE, {"prune": True, "work_queues": [wq(pool, "other")]})
