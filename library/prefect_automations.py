@@ -704,16 +704,9 @@ class AutomationsModule(PrefectObjectsModule):
     # ---- read-only lookups --------------------------------------------------------------
     def load(self):
         p = self.module.params
-        names = sorted(set(item["name"] for item in self.items))
+        names = [item["name"] for item in self.items]
         self.existing = {}  # name -> rows
-        if p["prune"]:  # every automation: counted, then the pages at once
-            rows = self.client.filter_counted("/automations/filter", {})
-        elif names:
-            body = {"automations": {"name": {"any_": names}}}
-            rows = self.client.filter_all("/automations/filter", body, expect=len(names))
-        else:
-            rows = []
-        for row in rows:
+        for row in self.client.filter_named("automations", names, every=p["prune"]):
             self.existing.setdefault(row["name"], []).append(row)
         refs = [ref for parsed in self.parsed.values() for ref in refs_in(parsed)]
         wanted = sorted(set(r.name for r in refs if r.kind == "deployment"))

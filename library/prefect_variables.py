@@ -172,14 +172,7 @@ class VariablesModule(PrefectObjectsModule):
                 self.module.no_log_values.update(v for v in values if len(v) >= 4)
         names = [item["name"] for item in self.items]
         self.existing = {}
-        if self.module.params["prune"]:  # every variable: counted, then the pages at once
-            rows = self.client.filter_counted("/variables/filter", {})
-        elif names:
-            body = {"variables": {"name": {"any_": names}}}
-            rows = self.client.filter_all("/variables/filter", body, expect=len(names))
-        else:
-            rows = []
-        for row in rows:
+        for row in self.client.filter_named("variables", names, every=self.module.params["prune"]):
             self.existing[row["name"]] = row
 
     # ---- planning -----------------------------------------------------------------------

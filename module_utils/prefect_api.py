@@ -248,6 +248,17 @@ class PrefectClient:
         expect = self.post(path[: -len("/filter")] + "/count", body or {}) or 0
         return self.filter_all(path, body, expect=expect)
 
+    def filter_named(self, kind, names, every=False):
+        """The rows of ``/<kind>/filter`` named in ``names``, or every row when ``every`` (a prune
+        must see what is no longer declared): counted first, so the pages are read at once."""
+        path = f"/{kind}/filter"
+        if every:
+            return self.filter_counted(path, {})
+        if not names:
+            return []
+        body = {kind: {"name": {"any_": sorted(set(names))}}}
+        return self.filter_all(path, body, expect=len(set(names)))
+
     def _page(self, path, body, page, offset):
         payload = dict(body or {})
         payload.update(limit=page, offset=offset)
