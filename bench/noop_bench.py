@@ -71,6 +71,7 @@ def noop_run(playbook: str, scenario: str, tree: Path = REPO) -> tuple[float, st
         "ANSIBLE_CONFIG": str(folder / "ansible.cfg"),
         "ANSIBLE_ROLES_PATH": str(tree / "roles"),
         "ANSIBLE_LIBRARY": str(tree / "library"),
+        "ANSIBLE_ACTION_PLUGINS": str(tree / "action_plugins"),
         "ANSIBLE_MODULE_UTILS": str(tree / "module_utils"),
     }
     start = time.monotonic()

@@ -57,6 +57,7 @@ def ansible_env(extra: dict | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         ANSIBLE_LIBRARY=str(REPO / "library"),
+        ANSIBLE_ACTION_PLUGINS=str(REPO / "action_plugins"),
         ANSIBLE_MODULE_UTILS=str(REPO / "module_utils"),
         ANSIBLE_ROLES_PATH=str(REPO / "roles"),
         ANSIBLE_LOCALHOST_WARNING="false",

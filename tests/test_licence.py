@@ -1,4 +1,4 @@
-"""One licence, stated once: LICENSE, every role's meta/main.yml and every module header."""
+"""One licence, stated once: LICENSE, every role's meta/main.yml and every plugin header."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_one_licence_everywhere():
         assert licence == "MIT", f"{meta.relative_to(REPO)}: {licence}"
     sources = sorted(
         path
-        for folder in ("library", "module_utils", "doc_fragments")
+        for folder in ("library", "module_utils", "doc_fragments", "action_plugins")
         for path in (REPO / folder).glob("*.py")
     )
     assert sources

@@ -1,0 +1,165 @@
+"""action_plugins/prefect_stack_file.py: a file already as wanted costs one call on the host and
+is left alone; any difference (content, mode, owner) is written by the builtin, with its check
+mode, diff and validate; bad options fail before anything is written; content never shows.
+
+Real ansible-playbook runs on this machine (local connection, pipelining on, as the roles run),
+on files under the test's temporary folder. Calls on the host are counted from ``-vvv``'s EXEC
+lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import subprocess
+
+import pytest
+from conftest import REPO, VENV_BIN, ansible_env
+
+SECRET = "stack-file-secret-7f3a91"  # noqa: S105 - planted, to prove it never shows
+EXEC = re.compile(r"^<[^>]+> EXEC ", re.M)
+RECAP = re.compile(r"ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=(\d+)")
+
+
+def run(folder, tasks, *options, verbose=False):
+    """One play of ``tasks`` on localhost; returns (rc, output, changed, failed)."""
+    play = folder / "play.yml"
+    play.write_text(json.dumps([{
+        "hosts": "localhost", "gather_facts": False, "connection": "local",
+        "vars": {"target": str(folder / "out"), "who": "world"},
+        "tasks": tasks,
+    }]))  # fmt: skip
+    proc = subprocess.run(  # noqa: S603
+        [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(play), *options,
+         *(["-vvv"] if verbose else [])],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+        env=ansible_env({"ANSIBLE_PIPELINING": "1"}),
+    )  # fmt: skip
+    output = proc.stdout + proc.stderr
+    recap = RECAP.search(output)
+    assert recap, output[-3000:]
+    return proc.returncode, output, int(recap.group(1)), int(recap.group(2))
+
+
+def calls_per_task(output: str) -> dict[str, int]:
+    counts = {}
+    for block in re.split(r"\n(?=TASK \[)", output)[1:]:
+        name = re.match(r"TASK \[(.*?)\]", block).group(1)
+        counts[name] = len(EXEC.findall(block))
+    return counts
+
+
+def task(name, **args):
+    return {"name": name, "prefect_stack_file": {"owner": "root", "group": "root", **args}}
+
+
+@pytest.fixture
+def folder(tmp_path):
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "greeting.j2").write_text("hello {{ who }}\n")
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "script.sh").write_text("#!/bin/sh\necho hi\n")
+    (tmp_path / "out").mkdir()
+    return tmp_path
+
+
+TASKS = [
+    task("from a template", template="greeting.j2", dest="{{ target }}/greeting", mode="0644"),
+    task("from content", content=f"token={SECRET}\n", dest="{{ target }}/env", mode="0600"),
+    task("from a file", src="script.sh", dest="{{ target }}/script.sh", mode="0755"),
+]
+
+
+def state(folder) -> dict[str, tuple]:
+    found = {}
+    for name in ("greeting", "env", "script.sh"):
+        path = folder / "out" / name
+        info = path.stat()
+        found[name] = (path.read_text(), oct(info.st_mode & 0o7777), info.st_uid, info.st_mtime_ns)
+    return found
+
+
+def test_a_file_as_wanted_costs_one_call_and_is_not_touched(folder):
+    rc, output, changed, _ = run(folder, TASKS)
+    assert (rc, changed) == (0, 3), output[-3000:]
+    before = state(folder)
+    assert before["greeting"][:2] == ("hello world\n", "0o644")
+    assert before["env"][1] == "0o600" and before["script.sh"][1] == "0o755"
+
+    rc, output, changed, _ = run(folder, TASKS, verbose=True)
+    assert (rc, changed) == (0, 0), output[-3000:]
+    # one stat each: no home lookup, no temporary directory, no file module
+    assert calls_per_task(output) == {t["name"]: 1 for t in TASKS}, output[-5000:]
+    assert "ansible-tmp-" not in output
+    assert state(folder) == before
+    assert SECRET not in output
+
+
+def test_each_difference_is_planned_then_written_by_the_builtin(folder):
+    run(folder, TASKS)
+    (folder / "out" / "greeting").write_text("hello there\n")
+    os.chmod(folder / "out" / "env", 0o644)
+    nobody = pwd.getpwnam("nobody")
+    os.chown(folder / "out" / "script.sh", nobody.pw_uid, -1)
+    edited = state(folder)
+
+    rc, output, changed, _ = run(folder, TASKS, "--check", "--diff")
+    assert (rc, changed) == (0, 3), output[-3000:]
+    assert "-hello there\n+hello world" in output, output[-3000:]
+    assert state(folder) == edited  # check mode wrote nothing
+
+    rc, output, changed, _ = run(folder, TASKS)
+    assert (rc, changed) == (0, 3), output[-3000:]
+    after = state(folder)
+    assert after["greeting"][0] == "hello world\n"
+    assert after["env"][1] == "0o600"
+    assert after["script.sh"][2] == 0
+    assert SECRET not in output
+
+    rc, output, changed, _ = run(folder, TASKS)
+    assert (rc, changed) == (0, 0), output[-3000:]
+
+
+def test_options_one_stat_cannot_confirm_go_to_the_builtin(folder):
+    tasks = [task("symbolic mode", content="a\n", dest="{{ target }}/symbolic", mode="u=rw,g=r,o=")]
+    assert run(folder, tasks)[2] == 1
+    rc, output, changed, _ = run(folder, tasks, verbose=True)
+    assert (rc, changed) == (0, 0), output[-3000:]
+    assert calls_per_task(output)["symbolic mode"] > 1  # the builtin's own checks ran
+    assert oct((folder / "out" / "symbolic").stat().st_mode & 0o777) == "0o640"
+
+
+def test_a_change_that_fails_validation_leaves_the_file(folder):
+    good = [task("config", content="fine\n", dest="{{ target }}/config", mode="0644")]
+    run(folder, good)
+    bad = [
+        {
+            **good[0],
+            "prefect_stack_file": {
+                **good[0]["prefect_stack_file"],
+                "content": "bad\n",
+                "validate": "grep -q fine %s",
+            },
+        }
+    ]
+    rc, output, _, failed = run(folder, bad)
+    assert rc != 0 and failed == 1, output[-3000:]
+    assert "failed to validate" in output
+    assert (folder / "out" / "config").read_text() == "fine\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"template": "greeting.j2", "content": "x"}, "template, src and content are mutually"),
+        ({"template": "missing.j2"}, "missing.j2"),
+        ({"src": "missing.sh"}, "missing.sh"),
+    ],
+)
+def test_bad_options_fail_naming_them_and_write_nothing(folder, args, message):
+    rc, output, _, failed = run(folder, [task("bad", dest="{{ target }}/bad", **args)])
+    assert rc != 0 and failed == 1, output[-3000:]
+    assert message in output, output[-3000:]
+    assert not (folder / "out" / "bad").exists()
