@@ -9,8 +9,9 @@ set -uo pipefail
 out=${1:?usage: ci_cpu_sampler.sh OUTPUT_FILE}
 : >"$out"
 n=0
-# Only the host's own processes: the instances' show in /proc too, but their cgroups count them.
-host_pid_ns=$(readlink /proc/1/ns/pid)
+# Only the host's own processes (the sampler's namespace; PID 1's may not be readable): the
+# instances' show in /proc too, but their cgroups count them.
+host_pid_ns=$(readlink /proc/$$/ns/pid)
 while true; do
   {
     echo "T $(date +%s) $(head -1 /proc/stat)"
