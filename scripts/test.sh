@@ -9,9 +9,10 @@ cd "$root"
 export PATH="$root/.venv/bin:$PATH"
 # The venv is installed without compiling (--no-compile: the ansible package alone holds tens of
 # thousands of files), so Python must write each bytecode cache the first time it imports. A
-# machine that sets PYTHONDONTWRITEBYTECODE (the test machines here do) made every ansible-playbook, molecule,
-# prefect and pytest process compile its imports from source again: `import prefect` 7.2 CPU-s
-# instead of 3.1, a one-task ansible-playbook 3.6 instead of 2.5 (docs/testing.md).
+# machine that sets PYTHONDONTWRITEBYTECODE (the test machines here do) made every
+# ansible-playbook, molecule, prefect and pytest process compile its imports from source again:
+# `import prefect` 7.2 CPU-s instead of 3.1, a one-task ansible-playbook 3.6 instead of 2.5
+# (docs/testing.md).
 unset PYTHONDONTWRITEBYTECODE
 step() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)"; }
 
