@@ -74,7 +74,7 @@ build() { # tag, dockerfile, base, extra build args...
   local tag=$1 file=$2 base=$3
   shift 3
   local hash
-  hash=$(recipe_hash "$ctx/$file" "$ctx"/*.sh <(echo "$base $*"))
+  hash=$(recipe_hash "$ctx/$file" "$ctx"/*.sh "$ctx"/*.py <(echo "$base $*"))
   if have_image "$tag" "$hash"; then
     log "$tag is up to date"
     return
