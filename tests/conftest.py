@@ -6,11 +6,13 @@ through a recording loopback proxy, so each test can assert exactly which write 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +24,24 @@ from prefect_server_fixture import PrefectTestServer  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
+MINIMAL_IMAGE = os.environ.get(
+    "MOLECULE_MINIMAL_INSTANCE_IMAGE", "prefect-stack/debian13-minimal:latest"
+)
+
+
+@contextlib.contextmanager
+def minimal_instance(prefix: str):
+    """A throwaway container of the minimal instance image (scripts/build-test-images.sh)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    subprocess.run(  # noqa: S603
+        ["docker", "run", "--detach", "--name", name, MINIMAL_IMAGE, "sleep", "900"],  # noqa: S607
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield name
+    finally:
+        subprocess.run(["docker", "rm", "--force", name], check=False, capture_output=True)  # noqa: S603,S607
 
 
 @pytest.fixture(scope="session")

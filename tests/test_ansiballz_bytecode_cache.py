@@ -8,15 +8,12 @@ never served for a changed source; a traceback names the archive the module came
 
 from __future__ import annotations
 
-import os
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
-from conftest import run_playbook_json
+from conftest import minimal_instance, run_playbook_json
 
-IMAGE = os.environ.get("MOLECULE_MINIMAL_INSTANCE_IMAGE", "prefect-stack/debian13-minimal:latest")
 CACHE = "/var/cache/ansiballz-bytecode"
 
 PLAYBOOK = """
@@ -55,16 +52,8 @@ for path in ("/root/a.zip", "/root/b.zip", "/root/c.zip"):
 
 @pytest.fixture
 def host():
-    name = f"prefect-stack-bytecode-{uuid.uuid4().hex[:8]}"
-    subprocess.run(  # noqa: S603
-        ["docker", "run", "--detach", "--name", name, IMAGE, "sleep", "900"],  # noqa: S607
-        check=True,
-        capture_output=True,
-    )
-    try:
+    with minimal_instance("prefect-stack-bytecode") as name:
         yield name
-    finally:
-        subprocess.run(["docker", "rm", "--force", name], check=False, capture_output=True)  # noqa: S603,S607
 
 
 def on_host(host: str, script: str, stdin: str | None = None) -> str:

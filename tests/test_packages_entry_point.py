@@ -9,15 +9,11 @@ for real it installs it; a third run makes no apt call at all.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
-from conftest import run_playbook_json
-
-IMAGE = os.environ.get("MOLECULE_MINIMAL_INSTANCE_IMAGE", "prefect-stack/debian13-minimal:latest")
+from conftest import minimal_instance, run_playbook_json
 
 PLAYBOOK = """
 - hosts: all
@@ -33,16 +29,8 @@ PLAYBOOK = """
 
 @pytest.fixture
 def minimal_host():
-    name = f"prefect-stack-packages-{uuid.uuid4().hex[:8]}"
-    subprocess.run(  # noqa: S603
-        ["docker", "run", "--detach", "--name", name, IMAGE, "sleep", "900"],  # noqa: S607
-        check=True,
-        capture_output=True,
-    )
-    try:
+    with minimal_instance("prefect-stack-packages") as name:
         yield name
-    finally:
-        subprocess.run(["docker", "rm", "--force", name], check=False, capture_output=True)  # noqa: S603,S607
 
 
 def dpkg_installed(host: str, package: str) -> bool:
