@@ -15,7 +15,7 @@ on the host loads this file, so it imports nothing more until a zip import compi
 import os
 import zipimport
 
-CACHE_DIR = os.environ.get("ANSIBALLZ_BYTECODE_CACHE", "/var/cache/ansiballz-bytecode")
+CACHE_DIR = "/var/cache/ansiballz-bytecode"
 _compile_source = zipimport._compile_source
 
 
