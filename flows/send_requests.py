@@ -92,18 +92,26 @@ def wait_for_server(url: str, wait_seconds: float) -> None:
 
 @task(cache_policy=NO_CACHE)
 def send(
-    url: str, rows: list[dict[str, str]], timeout_seconds: float, min_duration_seconds: float = 0.0
+    url: str,
+    rows: list[dict[str, str]],
+    timeout_seconds: float,
+    min_duration_seconds: float = 0.0,
+    max_requests_per_second: float = 0.0,
 ) -> list[dict[str, Any]]:
     """POST one request per row, through one connection; return each one's latency, prediction
     or error. With ``min_duration_seconds``, the rows are sent again, in turn, until at least that
-    long has passed since the first request."""
+    long has passed since the first request. With ``max_requests_per_second``, request n starts
+    no earlier than n / rate seconds after the first."""
     import httpx
 
+    interval = 1 / max_requests_per_second if max_requests_per_second > 0 else 0.0
     results = []
     with httpx.Client(timeout=timeout_seconds) as client:
         first_request = time.monotonic()
         sent = 0
         while sent < len(rows) or time.monotonic() - first_request < min_duration_seconds:
+            if interval:
+                time.sleep(max(first_request + sent * interval - time.monotonic(), 0))
             row = rows[sent % len(rows)]
             sent += 1
             payload = {
@@ -162,6 +170,7 @@ def send_requests(
     timeout_seconds: float = 10.0,
     server_wait_seconds: float = 30.0,
     min_duration_seconds: float = 0.0,
+    max_requests_per_second: float = 0.0,
 ) -> dict[str, Any]:
     """Send requests sampled from the stored dataset to the model server and report on them.
 
@@ -178,12 +187,19 @@ def send_requests(
         min_duration_seconds: keep sending the sampled rows again, in turn, until at least this
             many seconds have passed since the first request (e.g. to cover a model swap);
             0: each sampled row once.
+        max_requests_per_second: at most this many requests a second (e.g. to cover a swap
+            without taking the scoring server's cores); 0: each as soon as the one before is
+            answered.
     """
     logger = get_run_logger()
     if n_requests < 1:
         raise FlowInputError(f"n_requests must be at least 1 (got {n_requests})")
     if min_duration_seconds < 0:
         raise FlowInputError(f"min_duration_seconds must be 0 or more (got {min_duration_seconds})")
+    if max_requests_per_second < 0:
+        raise FlowInputError(
+            f"max_requests_per_second must be 0 or more (got {max_requests_per_second})"
+        )
     url = resolve_server_url(model_server_url)
     store = load_block(data_store_block, "the data store")
     content = read_from_store(store, data_store_block, dataset_path)
@@ -201,7 +217,7 @@ def send_requests(
         )
     else:
         logger.info("Sending %d requests to %s", n_requests, url)
-    results = send(url, sample, timeout_seconds, min_duration_seconds)
+    results = send(url, sample, timeout_seconds, min_duration_seconds, max_requests_per_second)
     summary = summarize(results)
     errors = [result["error"] for result in results if "error" in result]
     if not summary["answered"]:

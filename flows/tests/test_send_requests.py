@@ -134,6 +134,33 @@ def test_min_duration_sends_the_sample_again_until_it_has_passed(
     assert http_server.count("/invocations") == summary["requests"]
 
 
+def test_max_requests_per_second_paces_the_requests(data_store: Path, http_server) -> None:
+    load_data()
+    http_server.routes["/ping"] = lambda handler: (200, b"\n")
+    http_server.routes["/invocations"] = lambda handler: (200, b'{"predictions": ["fake"]}')
+
+    summary = send_requests(
+        n_requests=3,
+        model_server_url=http_server.url,
+        min_duration_seconds=1.0,
+        max_requests_per_second=10,
+    )
+
+    # 1 s at 10 a second: requests at 0, 0.1, ... 1.0 s, then the loop ends (an unpaced run
+    # against this local server sends hundreds)
+    assert 10 <= summary["requests"] <= 12 and summary["errors"] == 0
+    assert http_server.count("/invocations") == summary["requests"]
+
+
+def test_negative_max_requests_per_second_fails_clearly(http_server) -> None:
+    state = send_requests(
+        max_requests_per_second=-1, model_server_url=http_server.url, return_state=True
+    )
+
+    assert "max_requests_per_second must be 0 or more (got -1" in failure_message(state)
+    assert http_server.requests == []
+
+
 def test_negative_min_duration_fails_clearly(http_server) -> None:
     state = send_requests(
         min_duration_seconds=-1, model_server_url=http_server.url, return_state=True
