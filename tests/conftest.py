@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -88,6 +89,29 @@ def ansible_env(extra: dict | None = None) -> dict[str, str]:
     )
     env.update(extra or {})
     return env
+
+
+def run_local_play(folder: Path, tasks: list[dict], *options: str, play_vars: dict | None = None):
+    """One play of ``tasks`` on localhost (local connection, pipelining on, as the roles run),
+    written to ``folder``/play.yml; returns the finished process and its stdout and stderr."""
+    play = folder / "play.yml"
+    play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "connection": "local",
+                                 "vars": play_vars or {}, "tasks": tasks}]))  # fmt: skip
+    proc = subprocess.run(  # noqa: S603
+        [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(play), *options],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+        env=ansible_env({"ANSIBLE_PIPELINING": "1"}),
+    )  # fmt: skip
+    return proc, proc.stdout + proc.stderr
+
+
+def calls_per_task(output: str) -> dict[str, int]:
+    """Calls on the host per task name, counted from ``-vvv``'s EXEC lines."""
+    counts = {}
+    for block in re.split(r"\n(?=TASK \[)", output)[1:]:
+        name = re.match(r"TASK \[(.*?)\]", block).group(1)
+        counts[name] = len(re.findall(r"^<[^>]+> EXEC ", block, re.M))
+    return counts
 
 
 def run_playbook_json(args: list[str]) -> tuple[subprocess.CompletedProcess, dict]:

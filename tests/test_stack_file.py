@@ -9,46 +9,26 @@ lines.
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import re
-import subprocess
 
 import pytest
-from conftest import REPO, VENV_BIN, ansible_env
+from conftest import calls_per_task, run_local_play
 
 SECRET = "stack-file-secret-7f3a91"  # noqa: S105 - planted, to prove it never shows
-EXEC = re.compile(r"^<[^>]+> EXEC ", re.M)
 RECAP = re.compile(r"ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=(\d+)")
 
 
 def run(folder, tasks, *options, verbose=False):
     """One play of ``tasks`` on localhost; returns (rc, output, changed, failed)."""
-    play = folder / "play.yml"
-    play.write_text(json.dumps([{
-        "hosts": "localhost", "gather_facts": False, "connection": "local",
-        "vars": {"target": str(folder / "out"), "who": "world"},
-        "tasks": tasks,
-    }]))  # fmt: skip
-    proc = subprocess.run(  # noqa: S603
-        [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(play), *options,
-         *(["-vvv"] if verbose else [])],
-        capture_output=True, text=True, timeout=300, cwd=REPO,
-        env=ansible_env({"ANSIBLE_PIPELINING": "1"}),
+    proc, output = run_local_play(
+        folder, tasks, *options, *(["-vvv"] if verbose else []),
+        play_vars={"target": str(folder / "out"), "who": "world"},
     )  # fmt: skip
-    output = proc.stdout + proc.stderr
     recap = RECAP.search(output)
     assert recap, output[-3000:]
     return proc.returncode, output, int(recap.group(1)), int(recap.group(2))
-
-
-def calls_per_task(output: str) -> dict[str, int]:
-    counts = {}
-    for block in re.split(r"\n(?=TASK \[)", output)[1:]:
-        name = re.match(r"TASK \[(.*?)\]", block).group(1)
-        counts[name] = len(EXEC.findall(block))
-    return counts
 
 
 def task(name, **args):

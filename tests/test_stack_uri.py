@@ -12,14 +12,12 @@ from __future__ import annotations
 import base64
 import json
 import re
-import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import REPO, VENV_BIN, ansible_env
+from conftest import calls_per_task, run_local_play
 
-EXEC = re.compile(r"^<[^>]+> EXEC ", re.M)
 RECAP = re.compile(r"ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=(\d+)\s+skipped=(\d+)")
 
 
@@ -60,21 +58,10 @@ def run(folder, tasks, *options):
     """One play of ``tasks`` on localhost at -vvv; returns (rc, output, failed, skipped, calls)."""
     (folder / "files").mkdir(exist_ok=True)
     (folder / "files" / "payload.txt").write_text("payload-from-the-controller\n")
-    play = folder / "play.yml"
-    play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False,
-                                 "connection": "local", "tasks": tasks}]))  # fmt: skip
-    proc = subprocess.run(  # noqa: S603
-        [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(play), "-vvv", *options],
-        capture_output=True, text=True, timeout=300, cwd=REPO,
-        env=ansible_env({"ANSIBLE_PIPELINING": "1"}),
-    )  # fmt: skip
-    output = proc.stdout + proc.stderr
+    proc, output = run_local_play(folder, tasks, "-vvv", *options)
     recap = RECAP.search(output)
     assert recap, output[-3000:]
-    calls = {}
-    for block in re.split(r"\n(?=TASK \[)", output)[1:]:
-        calls[re.match(r"TASK \[(.*?)\]", block).group(1)] = len(EXEC.findall(block))
-    return proc.returncode, output, int(recap.group(1)), int(recap.group(2)), calls
+    return proc.returncode, output, int(recap.group(1)), int(recap.group(2)), calls_per_task(output)
 
 
 def both(name, register, **args):
