@@ -12,46 +12,37 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import sys
 
 import pytest
-from conftest import calls_per_task, run_local_play
+from conftest import REPO, calls_per_task, run_local_play
+
+sys.path.insert(0, str(REPO))  # flows/tests/helpers.py, as the flow tests import it
+from flows.tests.helpers import LocalHTTPServer  # noqa: E402
 
 RECAP = re.compile(r"ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=(\d+)\s+skipped=(\d+)")
 
 
-class Echo(BaseHTTPRequestHandler):
-    """Answers every GET and POST with what it received; /teapot answers 418."""
-
-    received: list[dict] = []
-
-    def _answer(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-        seen = {"method": self.command, "path": self.path, "body": body}
-        type(self).received.append(seen)
-        out = json.dumps(seen).encode()
-        self.send_response(418 if self.path == "/teapot" else 200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    do_GET = do_POST = _answer
-
-    def log_message(self, *args):
-        pass
+PATHS = ("/health", "/api", "/upload", "/form", "/async", "/teapot", "/x")
 
 
 @pytest.fixture
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    Echo.received = []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", Echo.received
-    httpd.shutdown()
-    httpd.server_close()
+    """The flow tests' HTTP server, each path answering with what it received (/teapot: 418)."""
+    received = []
+
+    def echo(handler):
+        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0)).decode()
+        received.append({"method": handler.command, "path": handler.path, "body": body})
+        status = 418 if handler.path == "/teapot" else 200
+        return status, json.dumps(received[-1]).encode(), "application/json"
+
+    http = LocalHTTPServer()
+    http.routes.update(dict.fromkeys(PATHS, echo))
+    http.thread.start()
+    yield http.url, received
+    http.httpd.shutdown()
+    http.httpd.server_close()
 
 
 def run(folder, tasks, *options):

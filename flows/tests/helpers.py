@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 
-Route = Callable[[BaseHTTPRequestHandler], tuple[int, bytes]]
+# (status, body) or (status, body, content type)
+Route = Callable[[BaseHTTPRequestHandler], tuple[int, bytes] | tuple[int, bytes, str]]
 
 
 class LocalHTTPServer:
@@ -31,8 +32,10 @@ class LocalHTTPServer:
             def _answer(self) -> None:
                 server.requests.append((self.command, self.path))
                 route = server.routes.get(self.path.split("?")[0])
-                status, body = route(self) if route else (404, b"not found")
+                status, body, *content_type = route(self) if route else (404, b"not found")
                 self.send_response(status)
+                if content_type:
+                    self.send_header("Content-Type", content_type[0])
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
