@@ -166,6 +166,7 @@ diff:
 import copy  # noqa: E402
 import os  # noqa: E402
 
+from ansible.module_utils import prefect_worker_schema  # noqa: E402
 from ansible.module_utils.prefect_api import (  # noqa: E402
     SECRET_FIELDS_SPEC,
     PrefectAPIError,
@@ -226,10 +227,6 @@ class WorkPoolsModule(PrefectObjectsModule):
 
     def __init__(self):
         super().__init__()
-        # Imported here, not at the top, so that reading this file for its documentation needs
-        # only prefect_api (tests/modules/test_module_docs.py); AnsiballZ ships it all the same.
-        from ansible.module_utils import prefect_worker_schema
-
         self.schema = prefect_worker_schema
         self.blocks = {}  # block lookups: ("id", id) or ("name", slug, name) -> document or None
         self.resolved = {}  # pool name -> {path: Prefect's {$ref: {block_document_id}}}

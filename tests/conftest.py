@@ -79,6 +79,7 @@ def ansible_env(extra: dict | None = None) -> dict[str, str]:
     env.update(
         ANSIBLE_LIBRARY=str(REPO / "library"),
         ANSIBLE_ACTION_PLUGINS=str(REPO / "action_plugins"),
+        ANSIBLE_STRATEGY_PLUGINS=str(REPO / "strategy_plugins"),
         ANSIBLE_MODULE_UTILS=str(REPO / "module_utils"),
         ANSIBLE_ROLES_PATH=str(REPO / "roles"),
         ANSIBLE_LOCALHOST_WARNING="false",
@@ -91,16 +92,18 @@ def ansible_env(extra: dict | None = None) -> dict[str, str]:
     return env
 
 
-def run_local_play(folder: Path, tasks: list[dict], *options: str, play_vars: dict | None = None):
+def run_local_play(folder: Path, tasks: list[dict], *options: str, play_vars: dict | None = None,
+                   env: dict | None = None):  # fmt: skip
     """One play of ``tasks`` on localhost (local connection, pipelining on, as the roles run),
-    written to ``folder``/play.yml; returns the finished process and its stdout and stderr."""
+    written to ``folder``/play.yml, with ``env`` added to Ansible's environment; returns the
+    finished process and its stdout and stderr."""
     play = folder / "play.yml"
     play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "connection": "local",
                                  "vars": play_vars or {}, "tasks": tasks}]))  # fmt: skip
     proc = subprocess.run(  # noqa: S603
         [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", str(play), *options],
         capture_output=True, text=True, timeout=300, cwd=REPO,
-        env=ansible_env({"ANSIBLE_PIPELINING": "1"}),
+        env=ansible_env({"ANSIBLE_PIPELINING": "1", **(env or {})}),
     )  # fmt: skip
     return proc, proc.stdout + proc.stderr
 
