@@ -10,9 +10,12 @@ min / median / max of each with the machine's load average, and destroys the ins
 without creating, converging or destroying it. ``--against REV`` also runs the playbooks and
 roles of another commit (a temporary git worktree) against the same instance, in turn with this
 checkout's (A B A B ...), and prints the ratio of the medians: the before and after of a change.
+``--mitogen`` also runs this checkout under Mitogen (``ANSIBLE_STRATEGY=mitogen_linear``, the hosts'
+connection given by its short name, which Mitogen needs), in turn with Ansible's own strategy.
 Not a timed test: run it by hand on a machine with the test images built::
 
-    .venv/bin/python bench/noop_bench.py [--rounds 3] [--keep] [--existing] [--against REV] [--json]
+    .venv/bin/python bench/noop_bench.py [--rounds 3] [--keep] [--existing] [--against REV]
+        [--mitogen] [--json]
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
+MITOGEN = "this checkout, Mitogen"
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 TASK_TIME = re.compile(r"^(.+?) -{3,}\s+(\d+\.\d+)s$", re.M)
 
@@ -68,8 +72,31 @@ def ephemeral_dir(scenario: str) -> Path:
     return found[-1].parent
 
 
-def noop_run(playbook: str, scenario: str, tree: Path = REPO) -> tuple[float, str]:
-    """One run of ``playbook`` from ``tree`` (this checkout or another commit's worktree)."""
+def short_connection_names(folder: Path) -> Path:
+    """An inventory over molecule's own that names each host's connection as Mitogen needs it
+    (``docker``, not ``community.docker.docker``)."""
+    listed = subprocess.run(  # noqa: S603
+        [str(VENV_BIN / "ansible-inventory"), "-i", str(folder / "inventory"), "--list"],
+        env=env(), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    hostvars = json.loads(listed.stdout)["_meta"]["hostvars"]
+    hosts = sorted(
+        h for h, v in hostvars.items() if v.get("ansible_connection", "").endswith(".docker")
+    )
+    if not hosts:
+        raise SystemExit(f"no host connected by community.docker.docker in {folder}/inventory")
+    overlay = folder / "mitogen_inventory.json"
+    overlay.write_text(
+        json.dumps({"all": {"hosts": dict.fromkeys(hosts, {"ansible_connection": "docker"})}})
+    )
+    return overlay
+
+
+def noop_run(
+    playbook: str, scenario: str, tree: Path = REPO, mitogen: bool = False
+) -> tuple[float, str]:
+    """One run of ``playbook`` from ``tree`` (this checkout or another commit's worktree),
+    under Mitogen when asked."""
     folder = ephemeral_dir(scenario)
     run_env = {
         **env(),
@@ -78,10 +105,15 @@ def noop_run(playbook: str, scenario: str, tree: Path = REPO) -> tuple[float, st
         "ANSIBLE_LIBRARY": str(tree / "library"),
         "ANSIBLE_ACTION_PLUGINS": str(tree / "action_plugins"),
         "ANSIBLE_MODULE_UTILS": str(tree / "module_utils"),
+        "ANSIBLE_STRATEGY_PLUGINS": str(REPO / "strategy_plugins"),
+        "ANSIBLE_STRATEGY": "mitogen_linear" if mitogen else "linear",
     }
+    inventories = ["-i", str(folder / "inventory")]
+    if mitogen:
+        inventories += ["-i", str(short_connection_names(folder))]
     start = time.monotonic()
     proc = subprocess.run(  # noqa: S603
-        [str(VENV_BIN / "ansible-playbook"), "-i", str(folder / "inventory"), str(tree / playbook)],
+        [str(VENV_BIN / "ansible-playbook"), *inventories, str(tree / playbook)],
         cwd=tree, env=run_env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     elapsed = time.monotonic() - start
@@ -127,6 +159,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="leave the instance running")
     parser.add_argument("--existing", action="store_true", help="an instance already converged")
     parser.add_argument("--against", metavar="REV", help="also time this commit, in turn")
+    parser.add_argument(
+        "--mitogen", action="store_true", help="also time this checkout under Mitogen"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -138,28 +173,34 @@ def main() -> None:
             log("converging the fresh instance")
             figures["converge_s"] = round(molecule("converge", args.scenario), 1)
         with contextlib.ExitStack() as stack:
-            trees = {"this checkout": REPO}
+            # label -> (tree, under Mitogen)
+            variants = {"this checkout": (REPO, False)}
             if args.against:
-                trees[args.against] = stack.enter_context(worktree(args.against))
-            times = {(label, pb): [] for label in trees for pb in ("site.yml", "deploy_flows.yml")}
+                variants[args.against] = (stack.enter_context(worktree(args.against)), False)
+            if args.mitogen:
+                variants[MITOGEN] = (REPO, True)
+            times = {
+                (label, pb): [] for label in variants for pb in ("site.yml", "deploy_flows.yml")
+            }
             last_site = ""
             for round_no in range(1, args.rounds + 1):
                 for (label, playbook), values in times.items():
-                    elapsed, output = noop_run(playbook, args.scenario, trees[label])
+                    elapsed, output = noop_run(playbook, args.scenario, *variants[label])
                     values.append(elapsed)
                     if playbook == "site.yml" and label == "this checkout":
                         last_site = output
                     log(f"round {round_no}: {label}: no-op {playbook} {elapsed:.1f} s")
         figures["noop_s"] = {f"{label}: {pb}": spread(v) for (label, pb), v in times.items()}
-        if args.against:
-            figures["ratio_of_medians"] = {
-                pb: round(
-                    statistics.median(times[(args.against, pb)])
-                    / statistics.median(times[("this checkout", pb)]),
-                    2,
-                )
-                for pb in ("site.yml", "deploy_flows.yml")
-            }
+        # how many times longer the other variant takes than this checkout (or than Mitogen)
+        ratios = [(args.against, "this checkout")] if args.against else []
+        ratios += [("this checkout", MITOGEN)] if args.mitogen else []
+        figures["ratio_of_medians"] = {
+            f"{slow} / {fast}: {pb}": round(
+                statistics.median(times[(slow, pb)]) / statistics.median(times[(fast, pb)]), 2
+            )
+            for slow, fast in ratios
+            for pb in ("site.yml", "deploy_flows.yml")
+        }
         figures["slowest_tasks"] = [
             f"{name.strip()} {seconds}s" for name, seconds in TASK_TIME.findall(last_site)[:5]
         ]
@@ -179,8 +220,8 @@ def main() -> None:
     for name, values in figures["noop_s"].items():
         print(f"no-op {name}: min {values['min']} s, median {values['median']} s, "
               f"max {values['max']} s ({args.rounds} runs)")  # fmt: skip
-    for playbook, ratio in figures.get("ratio_of_medians", {}).items():
-        print(f"{playbook}: {args.against} takes {ratio}x this checkout's time (medians)")
+    for name, ratio in figures["ratio_of_medians"].items():
+        print(f"{name}: {ratio}x (medians)")
     print("slowest tasks of the last no-op site.yml:")
     for line in figures["slowest_tasks"]:
         print(f"  {line}")
