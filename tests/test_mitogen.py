@@ -41,6 +41,9 @@ def recap(output: str) -> tuple[int, ...]:
 
 PARENT = {"ansible.builtin.shell": "tr '\\0' ' ' < /proc/$PPID/cmdline", "register": "parent",
           "changed_when": False}  # fmt: skip
+NOT_UNDER_MITOGEN = {
+    "ansible.builtin.assert": {"that": "parent.stdout is not search('[(]mitogen:')"}
+}
 
 
 def test_the_modules_and_actions_run_under_mitogen(tmp_path, prefect_server):
@@ -82,15 +85,15 @@ def test_the_modules_and_actions_run_under_mitogen(tmp_path, prefect_server):
 
 def test_the_proof_fails_without_mitogen(tmp_path):
     """Without Mitogen, a module's parent is not a Mitogen context: the assertion above can fail."""
-    check = {"ansible.builtin.assert": {"that": "parent.stdout is not search('[(]mitogen:')"}}
-    proc, output = run_local_play(tmp_path, [PARENT, check])
+    proc, output = run_local_play(tmp_path, [PARENT, NOT_UNDER_MITOGEN])
     assert proc.returncode == 0, output[-4000:]
 
 
 def test_a_full_connection_name_runs_without_mitogen(tmp_path):
     """Mitogen carries only the short names (ssh, docker, local); a full name such as
     ansible.builtin.local runs as without it (strategy_plugins/mitogen_linear.py says so)."""
-    check = {"ansible.builtin.assert": {"that": "parent.stdout is not search('[(]mitogen:')"}}
     full_name = {"ansible_connection": "ansible.builtin.local"}
-    proc, output = run_local_play(tmp_path, [PARENT, check], env=MITOGEN, play_vars=full_name)
+    proc, output = run_local_play(
+        tmp_path, [PARENT, NOT_UNDER_MITOGEN], env=MITOGEN, play_vars=full_name
+    )
     assert proc.returncode == 0, output[-4000:]
