@@ -17,42 +17,42 @@ unset PYTHONDONTWRITEBYTECODE
 step() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)"; }
 
 # Set-up runs in lanes side by side: they wait on PyPI, Debian's archive and image builds more
-# than on the CPU. A lane's output is shown when it ends, and in full when it fails.
+# than on the CPU. Each test starts as soon as what it needs is there: pytest once the tools, the
+# browser, the Postgres binaries and the instance images are; the scenarios once the stack's
+# images are built as well (on a fresh machine the longest lane); lint beside them. A lane's output
+# is shown when it ends, and in full when it fails.
 lane_logs=$(mktemp -d)
-lanes=()
+declare -A lane_pids=()
 lane() { # name, command...
   local name=$1
   shift
   ("$@") >"$lane_logs/$name.log" 2>&1 &
-  lanes+=("$name:$!")
+  lane_pids[$name]=$!
 }
-wait_lanes() {
-  local entry name bad=()
-  for entry in "${lanes[@]}"; do
-    name=${entry%%:*}
-    wait "${entry#*:}" || bad+=("$name")
-    step "$name: $([[ " ${bad[*]} " == *" $name "* ]] && echo FAILED || echo done)"
-    # pip's notes on the extra local indexes this machine may not have are noise.
-    grep -v "^WARNING: Location 'file:" "$lane_logs/$name.log" || true
-  done
-  lanes=()
-  [ ${#bad[@]} -eq 0 ] || { echo "set-up failed: ${bad[*]}" >&2; exit 1; }
+wait_lane() { # name: fails the set-up when the lane failed
+  local name=$1 status="done"
+  [ -n "${lane_pids[$name]:-}" ] || return 0
+  wait "${lane_pids[$name]}" || status=FAILED
+  unset "lane_pids[$name]"
+  step "$name: $status"
+  # pip's notes on the extra local indexes this machine may not have are noise.
+  grep -v "^WARNING: Location 'file:" "$lane_logs/$name.log" || true
+  [ "$status" = "done" ] || { echo "set-up failed: $name" >&2; exit 1; }
 }
 lint() {
   yamllint --strict . && ansible-lint --profile production && ruff check . \
     && ruff format --check . && python scripts/role_readmes.py --check
 }
 # Ansible first: the stack's images are read from role prefect_stack and wait for it; then the
-# test tools, then lint (a lint failure fails the tests, not the set-up).
-controller_then_lint() {
+# test tools.
+controller() {
   bash scripts/setup-controller.sh || { touch "$lane_logs/ansible.failed"; return 1; }
   touch "$lane_logs/ansible.ready"
-  bash scripts/setup-controller.sh --test || return 1
-  step "lint"
-  lint || touch "$lane_logs/lint.failed"
+  bash scripts/setup-controller.sh --test
 }
 engine_and_images() {
   bash scripts/install-docker-engine.sh && bash scripts/build-test-images.sh --instances || return 1
+  touch "$lane_logs/instances.ready"
   until [ -e "$lane_logs/ansible.ready" ]; do
     [ -e "$lane_logs/ansible.failed" ] && return 1
     sleep 2
@@ -63,32 +63,47 @@ browser_and_postgres() {
   bash scripts/install-browser.sh && bash scripts/install-postgres-binaries.sh
 }
 
-step "set-up and lint, in lanes"
-lane "controller tools, then lint" controller_then_lint
+step "set-up, in lanes"
+lane "controller tools" controller
 lane "Docker engine, then the test images" engine_and_images
 lane "Chromium and Postgres binaries" browser_and_postgres
-wait_lanes
+wait_lane "controller tools"
+wait_lane "Chromium and Postgres binaries"
+until [ -e "$lane_logs/instances.ready" ]; do
+  kill -0 "${lane_pids["Docker engine, then the test images"]}" 2>/dev/null \
+    || wait_lane "Docker engine, then the test images"
+  sleep 2
+done
 failed=()
-[ -e "$lane_logs/lint.failed" ] && failed+=(lint)
-rm -rf "$lane_logs"
+logs=$(mktemp -d)
 
-# The scenarios run side by side (each has its own instances), while pytest runs here: much of
-# the scenarios' time is spent waiting on services, so together they take less wall time on 2
-# cores. Each scenario's output follows when it ends.
+# pytest's servers run niced: the scenarios are the longest path and get the CPU first; pytest
+# takes what their waits leave.
+step "pytest (niced, in the background)"
+nice -n 10 pytest >"$logs/pytest.log" 2>&1 &
+pytest_pid=$!
+
+# The scenarios run side by side (each has its own instances), beside pytest: much of the
+# scenarios' time is spent waiting on services, so together they take less wall time on 2 cores.
+wait_lane "Docker engine, then the test images"
 scenarios=${PREFECT_STACK_SCENARIOS:-default upgrade}
 step "molecule scenarios (in the background): $scenarios"
-logs=$(mktemp -d)
 pids=()
 for name in $scenarios; do
   [ -f "molecule/$name/molecule.yml" ] || { echo "no molecule scenario $name" >&2; exit 1; }
   molecule test --scenario-name "$name" >"$logs/$name.log" 2>&1 &
   pids+=("$name:$!")
 done
+rm -rf "$lane_logs"
 
-# pytest's servers run here, niced: the scenarios are the longest path and get the CPU first;
-# pytest takes what their waits leave.
-step "pytest (niced, beside the scenarios)"
-nice -n 10 pytest || failed+=(pytest)
+# Lint only reads the tree: niced too, beside the tests (a lint failure fails the tests).
+step "lint (niced)"
+nice -n 10 bash -c "$(declare -f lint); lint" || failed+=(lint)
+
+pytest_status=passed
+wait "$pytest_pid" || { failed+=(pytest); pytest_status=FAILED; }
+step "pytest: $pytest_status"
+cat "$logs/pytest.log"
 
 # Passing scenarios' output first, failing ones' last, then where each failed: CI shows the end
 # of the output, and that is where the reason must be.
