@@ -23,16 +23,56 @@ step() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)"; }
 # is shown when it ends, and in full when it fails.
 lane_logs=$(mktemp -d)
 declare -A lane_pids=()
+# Each lane and test runs in its own process group (job control on while it starts), so that when
+# the run ends early (a set-up lane failed, CI or Ctrl-C stopped it) nothing it started goes on:
+# apt-get, image builds, pytest's servers, ansible-playbook. Their standard input is /dev/null: a
+# background process group must not read the terminal.
+declare -A running=()
+in_group() { # command... (sets $!)
+  set -m
+  "$@" </dev/null &
+  set +m
+  running[$!]=1
+}
+reap() { # pid: waits for it, with its status; its group is no longer ours to stop
+  local status=0
+  wait "$1" || status=$?
+  unset "running[$1]"
+  return "$status"
+}
+signal_running() { # signal: sends it to each group still there; fails when none is
+  local pid any=1
+  for pid in "${!running[@]}"; do kill "-$1" -- "-$pid" 2>/dev/null && any=0; done
+  return "$any"
+}
+stop_running() {
+  # SIGINT lets pytest and molecule clean up; what is still there after 20 s is killed.
+  signal_running INT || return 0
+  echo "stopping the set-up and tests still running; their logs so far: ${logs:-$lane_logs}" >&2
+  for _ in $(seq 20); do
+    signal_running 0 || return 0
+    sleep 1
+  done
+  signal_running KILL || true
+}
+trap stop_running EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+lane_command() { # log, command...
+  local log=$1
+  shift
+  "$@" >"$log" 2>&1
+}
 lane() { # name, command...
   local name=$1
   shift
-  ("$@") >"$lane_logs/$name.log" 2>&1 &
+  in_group lane_command "$lane_logs/$name.log" "$@"
   lane_pids[$name]=$!
 }
 wait_lane() { # name: fails the set-up when the lane failed
   local name=$1 status="done"
   [ -n "${lane_pids[$name]:-}" ] || return 0
-  wait "${lane_pids[$name]}" || status=FAILED
+  reap "${lane_pids[$name]}" || status=FAILED
   unset "lane_pids[$name]"
   step "$name: $status"
   # pip's notes on the extra local indexes this machine may not have are noise.
@@ -80,7 +120,7 @@ logs=$(mktemp -d)
 # pytest's servers run niced: the scenarios are the longest path and get the CPU first; pytest
 # takes what their waits leave.
 step "pytest (niced, in the background)"
-nice -n 10 pytest >"$logs/pytest.log" 2>&1 &
+in_group nice -n 10 pytest >"$logs/pytest.log" 2>&1
 pytest_pid=$!
 
 # The scenarios run side by side (each has its own instances), beside pytest: much of the
@@ -91,17 +131,18 @@ step "molecule scenarios (in the background): $scenarios"
 pids=()
 for name in $scenarios; do
   [ -f "molecule/$name/molecule.yml" ] || { echo "no molecule scenario $name" >&2; exit 1; }
-  molecule test --scenario-name "$name" >"$logs/$name.log" 2>&1 &
+  in_group molecule test --scenario-name "$name" >"$logs/$name.log" 2>&1
   pids+=("$name:$!")
 done
 rm -rf "$lane_logs"
 
 # Lint only reads the tree: niced too, beside the tests (a lint failure fails the tests).
 step "lint (niced)"
-nice -n 10 bash -c "$(declare -f lint); lint" || failed+=(lint)
+in_group nice -n 10 bash -c "$(declare -f lint); lint"
+reap "$!" || failed+=(lint)
 
 pytest_status=passed
-wait "$pytest_pid" || { failed+=(pytest); pytest_status=FAILED; }
+reap "$pytest_pid" || { failed+=(pytest); pytest_status=FAILED; }
 step "pytest: $pytest_status"
 cat "$logs/pytest.log"
 
@@ -110,7 +151,7 @@ cat "$logs/pytest.log"
 failed_logs=()
 for entry in "${pids[@]}"; do
   name=${entry%%:*}
-  if wait "${entry#*:}"; then
+  if reap "${entry#*:}"; then
     step "molecule scenario $name: passed"
     cat "$logs/$name.log"
   else
