@@ -62,8 +62,8 @@ def _tree(tmp_path: Path, image_build: str, ignore_int: str) -> Path:
 
 def _start(root: Path) -> subprocess.Popen:
     env = {**os.environ, "PREFECT_STACK_SCENARIOS": "one"}
-    return subprocess.Popen(
-        ["bash", str(root / "scripts" / "test.sh")],
+    return subprocess.Popen(  # noqa: S603
+        ["bash", str(root / "scripts" / "test.sh")],  # noqa: S607
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -96,7 +96,8 @@ def _stop_leftovers(pids: list[int]) -> None:
 
 
 def test_a_failed_image_build_stops_pytest_and_its_children(tmp_path):
-    root = _tree(tmp_path, image_build="sleep 3\necho 'the image build broke'\nexit 1", ignore_int="")
+    broken = "sleep 3\necho 'the image build broke'\nexit 1"
+    root = _tree(tmp_path, image_build=broken, ignore_int="")
     run = _start(root)
     pids = _pids(tmp_path / "pids", ("pytest",))
     try:
