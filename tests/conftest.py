@@ -21,6 +21,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from inprocess import run_module  # noqa: E402
 from prefect_server_fixture import PrefectTestServer  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -133,7 +134,16 @@ def run_playbook_json(args: list[str]) -> tuple[subprocess.CompletedProcess, dic
 
 
 class ModuleRunner:
-    """Runs one of our modules in a one-task playbook and returns its parsed result."""
+    """Runs one of our modules and returns its parsed result.
+
+    In the pytest process (``inprocess.run_module``: the real module and ``AnsibleModule``
+    against the real server, as ``ansible-test units`` runs modules), unless the test reads what
+    ``ansible-playbook`` prints (``verbose``, ``json_output=False``): then in a one-task
+    playbook. A one-task ``ansible-playbook`` costs about 2.5 CPU-s, and the module tests made
+    some 230 of them. The transport (AnsiballZ, the executor's handling of the result) is proven
+    by the tests that print, by ``test_fuzz_inputs.py::test_executor_agrees_with_in_process``, by
+    ``test_objects_noop.py`` (every object kind through the roles) and by the scenarios.
+    """
 
     def __init__(self, server: PrefectTestServer, workdir: Path):
         self.server = server
@@ -150,6 +160,16 @@ class ModuleRunner:
             json_output=True) -> RunResult:  # fmt: skip
         self.count += 1
         task_args = {**self.common(auth), **args}
+        if json_output and not verbose:
+            result = run_module(module, task_args, check_mode=check, diff=diff, cwd=self.workdir)
+            # As the executor shows them: ansible-core 2.19 returns warning summaries.
+            result["warnings"] = [
+                w["event"]["msg"] if isinstance(w, dict) and "event" in w else w
+                for w in result.get("warnings", [])
+            ]
+            if not result["warnings"]:
+                del result["warnings"]
+            return RunResult(2 if result.get("failed") else 0, json.dumps(result), "", result)
         play = [
             {
                 "hosts": "localhost",
