@@ -61,7 +61,8 @@ def _tree(tmp_path: Path, image_build: str, ignore_int: str) -> Path:
 
 
 def _start(root: Path) -> subprocess.Popen:
-    env = {**os.environ, "PREFECT_STACK_SCENARIOS": "one"}
+    # The logs a stopped run leaves (for whoever looks into why) go to this test's own directory.
+    env = {**os.environ, "PREFECT_STACK_SCENARIOS": "one", "TMPDIR": str(root.parent)}
     return subprocess.Popen(  # noqa: S603
         ["bash", str(root / "scripts" / "test.sh")],  # noqa: S607
         stdin=subprocess.DEVNULL,
