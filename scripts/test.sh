@@ -53,7 +53,12 @@ stop_running() {
     signal_running 0 || return 0
     sleep 1
   done
-  signal_running KILL || true
+  signal_running KILL || return 0
+  # A SIGKILL takes effect a moment later on a busy machine: wait for it (5 s at most).
+  for _ in $(seq 10); do
+    signal_running 0 || return 0
+    sleep 0.5
+  done
 }
 trap stop_running EXIT
 trap 'exit 130' INT
