@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.prefect_compare import (
     MASK,
     changed_fields,
@@ -336,12 +337,12 @@ class PrefectObjectsModule:
     report_changed_fields = False
     api_path = None  # e.g. "/automations": the default ``delete`` is DELETE {api_path}/{id}
 
-    def __init__(self):
-        spec = dict(COMMON_ARGUMENT_SPEC)
-        # the items are checked by check_options, not by Ansible (see prefect_validate)
-        spec[self.kind] = dict(type="raw", required=True)
-        spec.update(self.extra_spec)
-        self.module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    def __init__(self, module=None):
+        """``module``: the module to plan in, a ``KindPlanner`` (``prefect_plan``); by default
+        an ``AnsibleModule`` of this kind's own options."""
+        self.module = module or AnsibleModule(
+            argument_spec=self.argument_spec(), supports_check_mode=True
+        )
         p = self.module.params
         self.client = PrefectClient(
             p["api_url"], p["api_auth_string"], p["validate_certs"], p["timeout"]
@@ -364,6 +365,14 @@ class PrefectObjectsModule:
             for field, message in problems:
                 self.errors.add(index, label, field, message)
         self.positions = {id(item): index for index, item in enumerate(self.items)}
+
+    @classmethod
+    def argument_spec(cls):
+        spec = dict(COMMON_ARGUMENT_SPEC)
+        # the items are checked by check_options, not by Ansible (see prefect_validate)
+        spec[cls.kind] = dict(type="raw", required=True)
+        spec.update(cls.extra_spec)
+        return spec
 
     @classmethod
     def item_lists(cls):
@@ -709,7 +718,47 @@ class PrefectObjectsModule:
         )
 
 
+class KindResult(Exception):
+    """How a kind planned by ``KindPlanner`` ends: its result, as ``exit_json`` or ``fail_json``
+    would have printed it (``failed`` set when it failed)."""
+
+    def __init__(self, result):
+        super().__init__(result.get("msg", ""))
+        self.result = result
+
+
+class KindPlanner:
+    """Stands in for the ``AnsibleModule`` of one object kind inside another module
+    (``prefect_plan``), which plans several kinds in one call: the kind's options are checked
+    against its own argument spec, it runs in check mode without diff, its warnings and secret
+    values go to the module that runs it, and it ends by raising ``KindResult``."""
+
+    check_mode = True
+    _diff = False
+
+    def __init__(self, module, kind_class, name, params):
+        self._module = module
+        self._name = name
+        self.no_log_values = module.no_log_values
+        checked = ArgumentSpecValidator(kind_class.argument_spec()).validate(params)
+        self.no_log_values.update(checked._no_log_values)
+        if checked.error_messages:
+            self.fail_json(msg="; ".join(checked.error_messages))
+        self.params = checked.validated_parameters
+
+    def warn(self, warning):
+        self._module.warn(f"{self._name}: {warning}")
+
+    def exit_json(self, **result):
+        raise KindResult(result)
+
+    def fail_json(self, msg, **result):
+        raise KindResult(dict(result, msg=msg, failed=True))
+
+
 __all__ = [
+    "KindPlanner",
+    "KindResult",
     "COMMON_ARGUMENT_SPEC",
     "SECRET_FIELDS_SPEC",
     "Change",

@@ -21,6 +21,7 @@ EMPTY = {
     "prefect_blocks": {"blocks": []},
     "prefect_concurrency_limits": {"global_limits": [], "task_run_limits": []},
     "prefect_deployments": {"deployments": [], "project_dir": str(REPO / "flows")},
+    "prefect_plan": {"kinds": {"prefect_automations": {"automations": []}}},
     "prefect_variables": {"variables": []},
     "prefect_work_pools": {"work_pools": []},
     "prefect_work_queues": {"work_queues": []},

@@ -56,8 +56,9 @@ def noop_flow(rows: int = 1):
     return rows
 """
 
-# The module tasks of both roles, by the name of their apply; their preflight runs the same task
-# file with " (validate, no write)" appended to the name.
+# The module tasks of both roles, by the name of their apply. prefect_blocks' preflight runs its
+# task file with " (validate, no write)" appended to the name; prefect_deployments' plans the other
+# kinds in one prefect_plan task, whose result holds each kind's plan under its module's name.
 KINDS = (
     "Apply blocks",
     "Apply variables",
@@ -68,6 +69,8 @@ KINDS = (
     "Apply automations",
 )
 VALIDATE = " (validate, no write)"
+PLAN = "Validate every object kind (check mode, no write)"
+MODULES = {kind: "prefect_" + kind[len("Apply ") :].replace(" ", "_") for kind in KINDS}
 RECORD_PREFIX = "prefect_stack_managed_"
 
 
@@ -105,6 +108,13 @@ class Run:
         ran = [r for r in self.results(name) if "summary" in r]
         assert len(ran) == 1, (name, self.results(name))
         return ran[0]
+
+    def plans(self, kind: str) -> list[dict]:
+        """The preflight's plans of that kind: its own validate task's results (blocks), or its
+        entry in each result of the prefect_plan task."""
+        if kind == KINDS[0]:
+            return [r for r in self.results(kind + VALIDATE) if not r.get("skipped")]
+        return [r["plans"][MODULES[kind]] for r in self.results(PLAN) if "plans" in r]
 
     def tail(self) -> str:
         return self.out[-4000:]
@@ -246,13 +256,12 @@ def assert_written_nothing(run: Run) -> None:
     assert run.rc == 0, run.tail()
     assert run.writes == []
     assert run.changed == 0, run.report["stats"]
+    assert [r.get("changed") for r in run.results(PLAN)] == [False]
+    assert run.results(PLAN)[0]["settled"] is True
     for kind in run.kinds:
-        validated = run.results(kind + VALIDATE)
-        assert validated, f"{kind}{VALIDATE} did not run"
-        for result in validated:
-            assert not result.get("skipped"), (kind, result)
-            assert not result.get("changed"), (kind, result)
-            assert set(result["summary"]) == {"unchanged"}, (kind, result["summary"])
+        validated = run.plans(kind)
+        assert len(validated) == 1, f"{kind} was not planned: {run.results(PLAN)}"
+        assert set(validated[0]["summary"]) == {"unchanged"}, (kind, validated[0]["summary"])
         # the include of the task file is skipped; its module task is never reached
         assert all(r.get("skipped") for r in run.results(kind)), (kind, run.results(kind))
 
@@ -269,8 +278,11 @@ def test_first_run_creates_every_object(stack):
     run = stack.first
     assert run.rc == 0, run.tail()
     assert run.changed == len(KINDS), run.report["stats"]  # one apply task per kind
+    assert [r.get("changed") for r in run.results(PLAN)] == [False]
+    assert run.results(PLAN)[0]["settled"] is False
     for kind in run.kinds:
-        assert run.module_result(kind + VALIDATE)["changed"] is False
+        [planned] = run.plans(kind)
+        assert set(planned["summary"]) == {"created"}, (kind, planned["summary"])
         applied = run.module_result(kind)
         assert applied["changed"] is True, (kind, applied)
         assert set(applied["summary"]) == {"created"}, (kind, applied["summary"])
@@ -346,7 +358,7 @@ def test_adopted_queue_is_recorded_then_pruned(stack):
     ), run.writes
     assert run.changed == 1, run.report["stats"]  # the queues' task: its record saved
     assert f"{stack.pool}/{adopted}" in stack.record("work_queues")
-    planned = run.module_result("Apply work queues" + VALIDATE)
+    [planned] = run.plans("Apply work queues")
     assert planned["summary"] == {"unchanged": 2}
     assert planned.get("record_pending") is True, planned
     assert_written_nothing(stack.run())
@@ -378,7 +390,9 @@ def test_bad_item_of_the_last_kind_fails_before_any_write(stack):
     message = f"automations[1] ({stack.automation}-bad): actions[0].deployment: no deployment"
     assert message in run.out, run.tail()
     # the preflight's plan of the automations failed; no apply task of any kind was reached
-    assert [r.get("failed") for r in run.results("Apply automations" + VALIDATE)] == [True]
+    assert [r.get("failed") for r in run.results(PLAN)] == [True]
+    assert message in run.plans("Apply automations")[0]["msg"]
+    assert "msg" not in run.plans("Apply variables")[0]
     for kind in KINDS[1:]:
         assert run.results(kind) == [], kind
     assert stack.variable(stack.var) == stack.vars["prefect_deployments_variables"][0]["value"]
