@@ -162,13 +162,6 @@ class ModuleRunner:
         task_args = {**self.common(auth), **args}
         if json_output and not verbose:
             result = run_module(module, task_args, check_mode=check, diff=diff, cwd=self.workdir)
-            # As the executor shows them: ansible-core 2.19 returns warning summaries.
-            result["warnings"] = [
-                w["event"]["msg"] if isinstance(w, dict) and "event" in w else w
-                for w in result.get("warnings", [])
-            ]
-            if not result["warnings"]:
-                del result["warnings"]
             return RunResult(2 if result.get("failed") else 0, json.dumps(result), "", result)
         play = [
             {

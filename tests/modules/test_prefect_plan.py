@@ -132,3 +132,15 @@ def test_secrets_of_any_kind_stay_out_of_the_result(runner, names):
     res = runner.run("prefect_plan", {"kinds": declared})
     assert not res.failed, res.msg
     assert token not in res.stdout + res.stderr
+
+
+def test_a_kind_s_warnings_name_the_kind(runner, writes, names):
+    """A queue of a pool declared in the same plan but not on the server yet: planned as it will
+    be, with the queues' warning, named after its module."""
+    declared = kinds(names)
+    res = runner.run("prefect_plan", {"kinds": declared})
+    assert not res.failed, res.msg
+    expected = f"prefect_work_queues: work pool {names['pool']} is not on the server yet"
+    assert [w for w in res.result.get("warnings", []) if w.startswith(expected)], res.result
+    assert res.result["plans"]["prefect_work_queues"]["summary"] == {"created": 1}
+    assert writes() == []
