@@ -516,6 +516,18 @@ class PrefectObjectsModule:
         """``(key, row)`` of the objects to prune: undeclared and made by this project."""
         return []
 
+    def tagged_prunable(self, declared_keys, rows):
+        """``prunable`` of a kind whose objects carry the tag of its ``managed_tag`` option: of
+        ``rows`` (``(key, row)`` pairs), the undeclared ones with that tag, when ``prune`` is on."""
+        tag = self.module.params["managed_tag"]
+        if not self.module.params["prune"] or not tag:
+            return []
+        return [
+            (key, row)
+            for key, row in rows
+            if key not in declared_keys and tag in (row.get("tags") or [])
+        ]
+
     # ---- the record of what this project manages (kinds without tags) -------------------
     record = None  # a ``prefect_record.ManagedRecord`` that ``load`` sets; saved by ``run``
 

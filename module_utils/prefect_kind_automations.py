@@ -631,16 +631,8 @@ class AutomationsModule(PrefectObjectsModule):
         return self.view(row)
 
     def prunable(self, declared_keys):
-        tag = self.module.params["managed_tag"]
-        if not self.module.params["prune"] or not tag:
-            return []
-        return [
-            (name, row)
-            for name, rows in sorted(self.existing.items())
-            if name not in declared_keys
-            for row in rows
-            if tag in (row.get("tags") or [])
-        ]
+        rows = [(name, row) for name, rows in sorted(self.existing.items()) for row in rows]
+        return self.tagged_prunable(declared_keys, rows)
 
     # ---- writes -------------------------------------------------------------------------
     def create(self, item, desired, extra):

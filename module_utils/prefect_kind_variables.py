@@ -95,14 +95,7 @@ class VariablesModule(PrefectObjectsModule):
         return ["value"] if item is None or item["secret"] else []
 
     def prunable(self, declared_keys):
-        tag = self.module.params["managed_tag"]
-        if not self.module.params["prune"] or not tag:
-            return []
-        return [
-            (name, row)
-            for name, row in sorted(self.existing.items())
-            if name not in declared_keys and tag in (row.get("tags") or [])
-        ]
+        return self.tagged_prunable(declared_keys, sorted(self.existing.items()))
 
     # ---- writes -------------------------------------------------------------------------
     def create(self, item, desired, extra):
