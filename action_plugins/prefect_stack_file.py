@@ -6,10 +6,12 @@ when the host already holds it.
 The builtins cost five calls on the host for a file that is already as wanted: the user's home
 (``echo ~``), a temporary directory, ``stat``, ``file`` for mode and owner, and removing the
 temporary directory. This action renders the template or reads the content on the controller,
-runs one ``stat``, and when the checksum, mode, owner and group are those asked for, reports the
-file unchanged. Otherwise, or when an option asks for something one ``stat`` cannot confirm, the
-builtin runs with the same options and does everything it always does (check mode, diff,
-``validate``, ``backup``).
+looks at the file with one shell call (``stat`` and ``sha1sum``, no Python started on the host),
+and when the checksum, mode, owner and group are those asked for, reports the file unchanged.
+Otherwise, or when an option asks for something that look cannot confirm, the builtin runs with
+the same options and does everything it always does (check mode, diff, ``validate``, ``backup``).
+A host whose shell tools answer otherwise than GNU coreutils' is looked at with the ``stat``
+module instead.
 
 Options: ``template`` (a template, found as ``ansible.builtin.template`` finds its ``src``), or
 ``src`` or ``content`` as ``ansible.builtin.copy`` takes them; every other option of the builtin.
@@ -23,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_bytes
@@ -35,6 +38,22 @@ CHECKABLE = frozenset(
      "unsafe_writes", "decrypt"}
 )  # fmt: skip
 OCTAL_MODE = re.compile(r"0?[0-7]{3,4}")
+
+# Sent to /bin/sh on its standard input (no terminal, whatever the connection), as root under
+# become. One line of stat's fields, then the content's SHA-1 for a regular file (read from
+# standard input, so sha1sum never escapes the name).
+LOOK = """LC_ALL=C
+export LC_ALL
+p={path}
+if [ ! -e "$p" ] && [ ! -L "$p" ]; then echo absent; exit 0; fi
+stat {follow}--printf '%F|%a|%U|%G|%u|%g|%s\\n' -- "$p" || exit 3
+if [ -f "$p" ] && {regular}; then sha1sum < "$p" || exit 4; fi
+"""
+STAT_LINE = re.compile(
+    r"(?P<kind>[a-z ]+)\|(?P<mode>[0-7]{1,4})\|(?P<pw_name>[^|]*)\|(?P<gr_name>[^|]*)"
+    r"\|(?P<uid>\d+)\|(?P<gid>\d+)\|(?P<size>\d+)"
+)
+SHA1_LINE = re.compile(r"(?P<checksum>[0-9a-f]{40}) +-")
 
 
 def _same_mode(wanted, found: str) -> bool:
@@ -84,9 +103,12 @@ class _QuickCopy:
         wanted = self._wanted_bytes()
         if wanted is None:
             return None
-        found = self._execute_remote_stat(
-            dest, all_vars=task_vars, follow=boolean(args.get("follow", False)), checksum=True
-        )
+        follow = boolean(args.get("follow", False))
+        found = self._look(dest, follow)
+        if found is None:
+            found = self._execute_remote_stat(
+                dest, all_vars=task_vars, follow=follow, checksum=True
+            )
         if not found["exists"] or found.get("isdir") or found.get("islnk"):
             return None
         if found["checksum"] != hashlib.sha1(wanted).hexdigest():  # noqa: S324 - as copy compares
@@ -110,6 +132,44 @@ class _QuickCopy:
             "size": found["size"],
             "state": "file",
         }
+
+    def _look(self, dest: str, follow: bool) -> dict | None:
+        """The file's stat and checksum from one shell call; None when the answer is not plain."""
+        script = LOOK.format(
+            path=shlex.quote(dest),
+            follow="-L " if follow else "",
+            regular="true" if follow else '[ ! -L "$p" ]',
+        )
+        try:
+            result = self._low_level_execute_command("/bin/sh", in_data=script.encode())
+        except AnsibleError:
+            return None
+        lines = result.get("stdout", "").replace("\r", "").splitlines()
+        if result.get("rc") != 0 or not lines:
+            return None
+        if lines == ["absent"]:
+            return {"exists": False}
+        stat = STAT_LINE.fullmatch(lines[0])
+        if stat is None:
+            return None
+        kind = stat["kind"]
+        found = {
+            "exists": True,
+            "isdir": kind == "directory",
+            "islnk": kind == "symbolic link",
+            "mode": f"{int(stat['mode'], 8):04o}",
+            "pw_name": stat["pw_name"],
+            "gr_name": stat["gr_name"],
+            "uid": int(stat["uid"]),
+            "gid": int(stat["gid"]),
+            "size": int(stat["size"]),
+        }
+        if kind.startswith("regular"):
+            checksum = SHA1_LINE.fullmatch(lines[1]) if len(lines) == 2 else None
+            if checksum is None:
+                return None
+            found["checksum"] = checksum["checksum"]
+        return found
 
 
 class _Actions:

@@ -1,6 +1,7 @@
-"""action_plugins/prefect_stack_file.py: a file already as wanted costs one call on the host and
-is left alone; any difference (content, mode, owner) is written by the builtin, with its check
-mode, diff and validate; bad options fail before anything is written; content never shows.
+"""action_plugins/prefect_stack_file.py: a file already as wanted costs one shell call on the host
+(no Python) and is left alone; any difference (content, mode, owner) is written by the builtin,
+with its check mode, diff and validate; a host whose ``stat`` is not GNU's is looked at with the
+``stat`` module instead; bad options fail before anything is written; content never shows.
 
 Real ansible-playbook runs on this machine (local connection, pipelining on, as the roles run),
 on files under the test's temporary folder. Calls on the host are counted from ``-vvv``'s EXEC
@@ -20,11 +21,11 @@ SECRET = "stack-file-secret-7f3a91"  # noqa: S105 - planted, to prove it never s
 RECAP = re.compile(r"ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=(\d+)")
 
 
-def run(folder, tasks, *options, verbose=False):
+def run(folder, tasks, *options, verbose=False, env=None):
     """One play of ``tasks`` on localhost; returns (rc, output, changed, failed)."""
     proc, output = run_local_play(
         folder, tasks, *options, *(["-vvv"] if verbose else []),
-        play_vars={"target": str(folder / "out"), "who": "world"},
+        play_vars={"target": str(folder / "out"), "who": "world"}, env=env,
     )  # fmt: skip
     recap = RECAP.search(output)
     assert recap, output[-3000:]
@@ -70,11 +71,56 @@ def test_a_file_as_wanted_costs_one_call_and_is_not_touched(folder):
 
     rc, output, changed, _ = run(folder, TASKS, verbose=True)
     assert (rc, changed) == (0, 0), output[-3000:]
-    # one stat each: no home lookup, no temporary directory, no file module
+    # one look each: no home lookup, no temporary directory, no file module, no Python
     assert calls_per_task(output) == {t["name"]: 1 for t in TASKS}, output[-5000:]
     assert "ansible-tmp-" not in output
+    assert "Using module file" not in output
     assert state(folder) == before
     assert SECRET not in output
+
+
+def test_a_name_the_shell_would_split_is_looked_at_as_it_is(folder):
+    odd = '{{ target }}/it\'s a | "name"\nwith a newline'
+    tasks = [task("odd name", content="odd\n", dest=odd, mode="0640")]
+    assert run(folder, tasks)[2] == 1
+    rc, output, changed, _ = run(folder, tasks, verbose=True)
+    assert (rc, changed) == (0, 0), output[-3000:]
+    assert calls_per_task(output) == {"odd name": 1}, output[-5000:]
+    (written,) = [p for p in (folder / "out").iterdir() if p.name.startswith("it's")]
+    assert written.name == 'it\'s a | "name"\nwith a newline'
+    written.write_text("edited\n")
+    rc, output, changed, _ = run(folder, tasks)
+    assert (rc, changed) == (0, 1), output[-3000:]
+    assert written.read_text() == "odd\n"
+
+
+def test_a_stat_that_is_not_gnu_falls_back_to_the_module(folder):
+    run(folder, TASKS)
+    before = state(folder)
+    fake = folder / "bin"
+    fake.mkdir()
+    (fake / "stat").write_text("#!/bin/sh\necho 'stat: unrecognized option --printf' >&2\nexit 1\n")
+    (fake / "stat").chmod(0o755)
+    path = {"PATH": f"{fake}:{os.environ['PATH']}"}
+    rc, output, changed, _ = run(folder, TASKS, verbose=True, env=path)
+    assert (rc, changed) == (0, 0), output[-3000:]
+    # the look that failed, then the stat module
+    assert calls_per_task(output) == {t["name"]: 2 for t in TASKS}, output[-5000:]
+    assert state(folder) == before
+    (folder / "out" / "greeting").write_text("changed behind our back\n")
+    rc, output, changed, _ = run(folder, TASKS, env=path)
+    assert (rc, changed) == (0, 1), output[-3000:]
+    assert (folder / "out" / "greeting").read_text() == "hello world\n"
+
+
+def test_a_symbolic_link_at_dest_goes_to_the_builtin(folder):
+    target = folder / "out" / "real"
+    target.write_text("hello world\n")
+    (folder / "out" / "greeting").symlink_to(target)
+    tasks = [TASKS[0]]
+    rc, output, changed, _ = run(folder, tasks, "--check", verbose=True)
+    assert rc == 0, output[-3000:]
+    assert calls_per_task(output)["from a template"] > 1, output[-5000:]
 
 
 def test_each_difference_is_planned_then_written_by_the_builtin(folder):
