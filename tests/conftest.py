@@ -46,6 +46,31 @@ def minimal_instance(prefix: str):
         subprocess.run(["docker", "rm", "--force", name], check=False, capture_output=True)  # noqa: S603,S607
 
 
+@contextlib.contextmanager
+def systemd_instance(prefix: str):
+    """A throwaway container of the minimal instance image with systemd as PID 1, started as
+    molecule/shared/create.yml starts the scenarios' hosts; waits until systemd is up."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    subprocess.run(  # noqa: S603
+        ["docker", "run", "--detach", "--name", name, "--tty", "--cap-add", "ALL",  # noqa: S607
+         "--cap-drop", "SYS_RESOURCE", "--security-opt", "seccomp=unconfined",
+         "--security-opt", "apparmor=unconfined", "--cgroupns", "host",
+         "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock",
+         "--env", "container=docker", MINIMAL_IMAGE, "/lib/systemd/systemd"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        subprocess.run(  # noqa: S603
+            ["docker", "exec", name, "timeout", "120", "sh", "-c",  # noqa: S607
+             "until systemctl is-system-running --wait >/dev/null 2>&1 "
+             "|| [ \"$(systemctl is-system-running)\" = degraded ]; do sleep 1; done"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        yield name
+    finally:
+        subprocess.run(["docker", "rm", "--force", name], check=False, capture_output=True)  # noqa: S603,S607
+
+
 @pytest.fixture(scope="session")
 def prefect_server():
     with PrefectTestServer() as server:
