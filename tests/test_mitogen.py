@@ -71,8 +71,17 @@ def test_the_modules_and_actions_run_under_mitogen(tmp_path, prefect_server):
         {"name": "file", "prefect_stack_file": written},
         {"name": "file again", "prefect_stack_file": written},
         {
+            "name": "probe",
+            "prefect_stack_probe": {"argv": ["cat"], "stdin": "it's $HOME\n"},
+            "register": "probed",
+        },
+        {
             "ansible.builtin.assert": {
-                "that": ["parent.stdout is search('[(]mitogen:')", "health.json == true"]
+                "that": [
+                    "parent.stdout is search('[(]mitogen:')",
+                    "health.json == true",
+                    "probed.stdout == \"it's $HOME\"",
+                ]
             }
         },
     ]
