@@ -134,6 +134,26 @@ def run_local_play(folder: Path, tasks: list[dict], *options: str, play_vars: di
     return proc, proc.stdout + proc.stderr
 
 
+CHANGED_IN_RECAP = re.compile(r"ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=(\d+)")
+
+
+def run_container_play(folder: Path, host: str, tasks: list[dict], *options: str):
+    """One play of ``tasks`` at ``-vvv`` on the container ``host`` over community.docker.docker
+    with pipelining, as the roles run; returns (rc, stdout and stderr, changed in the recap)."""
+    play = folder / "play.yml"
+    play.write_text(json.dumps([{"hosts": "all", "gather_facts": False, "tasks": tasks}]))
+    proc = subprocess.run(  # noqa: S603
+        [str(VENV_BIN / "ansible-playbook"), "-i", f"{host},", "-e",
+         "ansible_connection=community.docker.docker", str(play), "-vvv", *options],
+        capture_output=True, text=True, timeout=300,
+        env=ansible_env({"ANSIBLE_PIPELINING": "1", "ANSIBLE_PYTHON_INTERPRETER": "auto_silent"}),
+    )  # fmt: skip
+    output = proc.stdout + proc.stderr
+    recap = CHANGED_IN_RECAP.search(output)
+    assert recap, output[-3000:]
+    return proc.returncode, output, int(recap.group(1))
+
+
 def calls_per_task(output: str) -> dict[str, int]:
     """Calls on the host per task name, counted from ``-vvv``'s EXEC lines."""
     counts = {}

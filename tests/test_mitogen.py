@@ -80,7 +80,7 @@ def test_the_modules_and_actions_run_under_mitogen(tmp_path, prefect_server):
                 "that": [
                     "parent.stdout is search('[(]mitogen:')",
                     "health.json == true",
-                    "probed.stdout == \"it's $HOME\"",
+                    'probed.stdout == "it\'s $HOME"',
                 ]
             }
         },

@@ -9,14 +9,11 @@ against a throwaway container of the minimal instance image with systemd as PID 
 
 from __future__ import annotations
 
-import json
-import re
 import subprocess
 
 import pytest
-from conftest import VENV_BIN, ansible_env, calls_per_task, systemd_instance
+from conftest import calls_per_task, run_container_play, systemd_instance
 
-RECAP = re.compile(r"ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=(\d+)")
 UNIT = (
     "[Unit]\nDescription=probe {n}\n[Service]\nExecStart=/bin/sleep infinity\n"
     "[Install]\nWantedBy=multi-user.target\n"
@@ -52,21 +49,8 @@ def unit_state(host: str) -> tuple[str, str, str]:
 
 
 def run(tmp_path, host, args: dict, *options: str) -> tuple[int, str, int]:
-    play = tmp_path / "play.yml"
-    play.write_text(json.dumps([{
-        "hosts": "all", "gather_facts": False,
-        "tasks": [{"name": "the unit", "prefect_stack_service": args}],
-    }]))  # fmt: skip
-    proc = subprocess.run(  # noqa: S603
-        [str(VENV_BIN / "ansible-playbook"), "-i", f"{host},", "-e",
-         "ansible_connection=community.docker.docker", str(play), "-vvv", *options],
-        capture_output=True, text=True, timeout=300,
-        env=ansible_env({"ANSIBLE_PIPELINING": "1", "ANSIBLE_PYTHON_INTERPRETER": "auto_silent"}),
-    )  # fmt: skip
-    output = proc.stdout + proc.stderr
-    recap = RECAP.search(output)
-    assert recap, output[-3000:]
-    return proc.returncode, output, int(recap.group(1))
+    tasks = [{"name": "the unit", "prefect_stack_service": args}]
+    return run_container_play(tmp_path, host, tasks, *options)
 
 
 WANTED = {"name": "probe", "state": "started", "enabled": True, "daemon_reload": True}

@@ -6,14 +6,11 @@ primary group drifted is planned in check mode and put back by the builtins.
 
 from __future__ import annotations
 
-import json
-import re
 import subprocess
 
 import pytest
-from conftest import VENV_BIN, ansible_env, calls_per_task, minimal_instance
+from conftest import calls_per_task, minimal_instance, run_container_play
 
-RECAP = re.compile(r"ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=(\d+)")
 LOOK = "_common : Look up the group and the user svc-data, svc"
 GROUP = "_common : Create the group svc-data"
 USER = "_common : Create the user svc"
@@ -33,26 +30,14 @@ def on_host(host: str, script: str) -> str:
 
 
 def run(tmp_path, host, *options: str, user="svc", group="svc-data") -> tuple[int, str, int]:
-    play = tmp_path / "play.yml"
-    play.write_text(json.dumps([{
-        "hosts": "all", "gather_facts": False,
-        "tasks": [{
-            "name": "account",
-            "ansible.builtin.include_role": {"name": "_common", "tasks_from": "system_account"},
-            "vars": {"_common_account_user": user, "_common_account_group": group,
-                     "_common_account_home": "/var/lib/svc"},
-        }],
-    }]))  # fmt: skip
-    proc = subprocess.run(  # noqa: S603
-        [str(VENV_BIN / "ansible-playbook"), "-i", f"{host},", "-e",
-         "ansible_connection=community.docker.docker", str(play), "-vvv", *options],
-        capture_output=True, text=True, timeout=300,
-        env=ansible_env({"ANSIBLE_PIPELINING": "1", "ANSIBLE_PYTHON_INTERPRETER": "auto_silent"}),
-    )  # fmt: skip
-    output = proc.stdout + proc.stderr
-    recap = RECAP.search(output)
-    assert recap, output[-3000:]
-    return proc.returncode, output, int(recap.group(1))
+    account = {"_common_account_user": user, "_common_account_group": group,
+               "_common_account_home": "/var/lib/svc"}  # fmt: skip
+    tasks = [{
+        "name": "account",
+        "ansible.builtin.include_role": {"name": "_common", "tasks_from": "system_account"},
+        "vars": account,
+    }]  # fmt: skip
+    return run_container_play(tmp_path, host, tasks, *options)
 
 
 def account(host: str) -> str:
