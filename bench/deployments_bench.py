@@ -4,12 +4,20 @@ Starts one throwaway Prefect server (Postgres-backed, same code as the tests), t
 
 1. ``ansible-playbook`` running ``prefect_deployments`` with ``--count`` deployments (all
    created);
-2. ``prefect deploy --all`` from an equivalent ``prefect.yaml`` (as many other deployment names
-   of the same flow, so both create, none updates);
-3. the same ``ansible-playbook`` again: a no-op re-run (changed=0).
+2. the same ``ansible-playbook`` again: a no-op re-run (changed=0);
+3. ``prefect deploy --all`` from an equivalent ``prefect.yaml`` (as many other deployment names
+   of the same flow, so both create, none updates).
 
 Prints the three times and the ratio, then the API calls of one more no-op run, counted by a
-recording proxy in front of the server (reads, and writes: none). With ``--kinds`` (a comma
+recording proxy in front of the server (reads, and writes: none). Then the two floors no client
+code of ours can go under, measured on the same server and the same definitions:
+
+- the server's: the module's own request bodies (read back from the server) sent again under new
+  names by a bare ``http.client`` loop on kept-alive connections, as many at once as the module's
+  writers, with no process to start; ``prefect deploy``'s time over it is the highest ratio any
+  client could show here;
+- ``ansible-playbook``'s: a module that returns at once, given the same task arguments, beside a
+  ``ping`` play; the no-op re-run's time over it is our module's own part. With ``--kinds`` (a comma
 list, or ``all``), a second section does the same for the other object modules: ``--count``
 variables, work queues (in one pool), global concurrency limits, automations or work pools
 created by one ``ansible-playbook`` run, then a timed no-op re-run and a counted one.
@@ -23,6 +31,8 @@ The timed runs talk to the server directly; only the counted runs go through the
 from __future__ import annotations
 
 import argparse
+import base64
+import http.client
 import json
 import os
 import statistics
@@ -31,7 +41,9 @@ import sys
 import tempfile
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
@@ -48,6 +60,21 @@ from prefect import flow
 def bench_flow(index: int = 0, label: str = "bench"):
     return index
 """
+# returns at once: what ansible-playbook alone costs for a task with these arguments
+NOTHING_MODULE = """#!/usr/bin/python
+from ansible.module_utils.basic import AnsibleModule
+
+OPTIONS = ("api_url", "api_auth_string", "project_dir", "declared_work_pools", "deployments",
+           "parallel_writes")
+AnsibleModule(argument_spec={name: {"type": "raw", "no_log": name == "api_auth_string"}
+                             for name in OPTIONS}).exit_json(changed=False)
+"""
+# the fields of a deployment that the module's POST /deployments/ sends (prefect_kind_deployments)
+BODY_FIELDS = (
+    "flow_id", "entrypoint", "path", "pull_steps", "parameters", "parameter_openapi_schema",
+    "enforce_parameter_schema", "work_pool_name", "work_queue_name", "job_variables", "tags",
+    "description", "version", "paused", "labels",
+)  # fmt: skip
 KINDS = ("variables", "work_queues", "concurrency_limits", "automations", "work_pools")
 
 
@@ -99,9 +126,13 @@ def kind_task(kind: str, count: int) -> tuple[str, dict]:
     raise SystemExit(f"unknown kind {kind} (known: {', '.join(KINDS)})")
 
 
-def playbook_run(path: Path, api_url: str, auth: str, module: str, args: dict) -> tuple[float, str]:
-    """Run ``module`` with ``args`` in a one-task playbook; (seconds, the recap's counts)."""
-    task = {"api_url": api_url, "api_auth_string": auth, **args}
+def playbook_run(
+    path: Path, api_url: str, auth: str, module: str, args: dict | None
+) -> tuple[float, str]:
+    """Run ``module`` with ``args`` in a one-task playbook; (seconds, the recap's counts).
+
+    ``args`` None: the module gets no arguments (``ping``)."""
+    task = {} if args is None else {"api_url": api_url, "api_auth_string": auth, **args}
     play = [{
         "hosts": "localhost", "gather_facts": False, "connection": "local",
         "tasks": [{"name": module, module: task}],
@@ -109,7 +140,7 @@ def playbook_run(path: Path, api_url: str, auth: str, module: str, args: dict) -
     path.write_text(json.dumps(play))
     env = dict(os.environ)
     env.update(
-        ANSIBLE_LIBRARY=str(REPO / "library"),
+        ANSIBLE_LIBRARY=f"{REPO / 'library'}:{path.parent / 'library'}",
         ANSIBLE_MODULE_UTILS=str(REPO / "module_utils"),
         ANSIBLE_PYTHON_INTERPRETER=str(VENV_BIN / "python"),
         ANSIBLE_LOCALHOST_WARNING="false",
@@ -171,8 +202,59 @@ def cli_run(server: PrefectTestServer, project: Path) -> float:
     return elapsed
 
 
+def module_bodies(server: PrefectTestServer, prefix: str, new_prefix: str) -> list[dict]:
+    """The bodies the module sent for the deployments named ``prefix-*``, under new names."""
+    rows, offset = [], 0
+    while True:
+        page = server.api("POST", "/deployments/filter", {
+            "deployments": {"name": {"like_": prefix}}, "limit": 200, "offset": offset,
+        })  # fmt: skip
+        rows += [row for row in page if row["name"].startswith(prefix + "-")]
+        if len(page) < 200:
+            break
+        offset += 200
+    bodies = []
+    for row in rows:
+        body = {field: row[field] for field in BODY_FIELDS}
+        body["name"] = new_prefix + row["name"][len(prefix) :]
+        body["schedules"] = [
+            {"schedule": s["schedule"], "active": s["active"]} for s in row["schedules"]
+        ]
+        bodies.append(body)
+    return bodies
+
+
+def bare_client_run(server: PrefectTestServer, bodies: list[dict], writers: int) -> float:
+    """Seconds to POST ``bodies`` with ``writers`` kept-alive connections, nothing else."""
+    url = urlsplit(server.direct_api_url)
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": "Basic " + base64.b64encode(server.auth_string.encode()).decode(),
+    }
+    chunks = [bodies[n::writers] for n in range(writers)]
+
+    def send(chunk: list[dict]) -> None:
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+        for body in chunk:
+            conn.request("POST", url.path + "/deployments/", json.dumps(body), headers)
+            resp = conn.getresponse()
+            answer = resp.read()
+            if resp.status not in (200, 201):
+                raise SystemExit(f"bare client: HTTP {resp.status}: {answer[:500]!r}")
+        conn.close()
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(writers) as pool:
+        list(pool.map(send, chunks))
+    return time.perf_counter() - start
+
+
 def bench_deployments(server: PrefectTestServer, project: Path, args) -> None:
-    times: dict[str, list[float]] = {"ansible": [], "cli": [], "noop": [], "ratio": []}
+    times: dict[str, list[float]] = {
+        "ansible": [], "cli": [], "noop": [], "ratio": [], "bare": [], "nothing": [], "ping": [],
+    }  # fmt: skip
+    (project / "library").mkdir(exist_ok=True)
+    (project / "library" / "bench_nothing.py").write_text(NOTHING_MODULE)
     play = project / "bench_play.yml"
     direct, auth = server.direct_api_url, server.auth_string
     for r in range(args.rounds):
@@ -183,21 +265,29 @@ def bench_deployments(server: PrefectTestServer, project: Path, args) -> None:
         (project / "prefect.yaml").write_text(prefect_yaml(project, theirs))
 
         t_ansible, recap1 = playbook_run(play, direct, auth, "prefect_deployments", ours)
-        t_cli = cli_run(server, project)
         t_noop, recap2 = playbook_run(play, direct, auth, "prefect_deployments", ours)
         if "changed=1" not in recap1 or "changed=0" not in recap2:
             raise SystemExit(f"unexpected recap: {recap1} / {recap2}")
-        times["ansible"].append(t_ansible)
-        times["cli"].append(t_cli)
-        times["noop"].append(t_noop)
-        times["ratio"].append(t_cli / t_ansible)
+        t_nothing, _ = playbook_run(play, direct, auth, "bench_nothing", ours)
+        t_ping, _ = playbook_run(play, direct, auth, "ping", None)
+        bodies = module_bodies(server, f"ansible-r{r}", f"bare-r{r}")
+        if len(bodies) != args.count:
+            raise SystemExit(f"read back {len(bodies)} of the module's deployments")
+        # before prefect deploy: the server then holds as many deployments as for our module's
+        t_bare = bare_client_run(server, bodies, args.parallel)
+        t_cli = cli_run(server, project)
+        for key, value in (("ansible", t_ansible), ("cli", t_cli), ("noop", t_noop),
+                           ("ratio", t_cli / t_ansible), ("bare", t_bare),
+                           ("nothing", t_nothing), ("ping", t_ping)):  # fmt: skip
+            times[key].append(value)
         print(f"round {r + 1}: ansible {t_ansible:6.2f} s  prefect deploy {t_cli:6.2f} s  "
-              f"ratio {t_cli / t_ansible:4.1f}x  no-op re-run {t_noop:5.2f} s",
-              flush=True)  # fmt: skip
+              f"ratio {t_cli / t_ansible:4.1f}x  no-op re-run {t_noop:5.2f} s  "
+              f"bare client {t_bare:6.2f} s  do-nothing module {t_nothing:5.2f} s  "
+              f"ping {t_ping:5.2f} s", flush=True)  # fmt: skip
     calls = counted_noop(server, play, "prefect_deployments", ours)
 
     total = server.api("POST", "/deployments/count", {})
-    expected = 2 * args.count * args.rounds
+    expected = 3 * args.count * args.rounds
     print(f"deployments on the server: {total} (expected {expected})")
     med = {k: statistics.median(v) for k, v in times.items()}
     label = f"median of {args.rounds} rounds" if args.rounds > 1 else "one round"
@@ -207,6 +297,18 @@ def bench_deployments(server: PrefectTestServer, project: Path, args) -> None:
     print(f"ratio prefect deploy / ansible:                     {med['ratio']:7.1f}x")
     print(f"ansible-playbook no-op re-run (changed=0):          {med['noop']:7.2f} s")
     print(f"a no-op re-run through the recording proxy:         {calls}")
+    print("-- the floors (same server, same definitions) --")
+    print(f"bare http.client, {args.parallel} kept-alive connections, same bodies: "
+          f"{med['bare']:7.2f} s")  # fmt: skip
+    print(f"ratio prefect deploy / bare client (the most any client could show): "
+          f"{med['cli'] / med['bare']:5.1f}x")  # fmt: skip
+    print(f"ansible-playbook over the bare client (process, reads, our code): "
+          f"{med['ansible'] - med['bare']:6.2f} s")  # fmt: skip
+    print(f"ansible-playbook with a module that returns at once, same arguments: "
+          f"{med['nothing']:5.2f} s")  # fmt: skip
+    print(f"ansible-playbook ping play:                          {med['ping']:7.2f} s")
+    print(f"no-op re-run over the do-nothing module (our module's part): "
+          f"{med['noop'] - med['nothing']:5.2f} s")  # fmt: skip
     if total != expected:
         raise SystemExit("unexpected number of deployments")
 
