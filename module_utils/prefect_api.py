@@ -5,8 +5,9 @@
 Stdlib + ansible.module_utils only (modules run on a plain host python, no ``prefect`` import).
 
 * ``PrefectClient``: JSON over HTTP(S) with ``Authorization: Basic`` from ``api_auth_string``,
-  retries on connection errors and 5xx, clear messages for 401/403/422, paging for ``/filter``
-  (the pages of an expected number of rows read at the same time), read calls in parallel.
+  one kept-alive connection per thread (unless a proxy applies), retries on connection errors
+  and 5xx, clear messages for 401/403/422, paging for ``/filter`` (the pages of an expected
+  number of rows read at the same time), read calls in parallel.
 * ``PrefectObjectsModule``: the loop every object kind shares. A kind subclasses it and says how
   to read (``load``, ``find``, ``prunable``), check (``check_item``, ``validate_item``), view
   (``desired_view``, ``actual_view``) and write (``create``, ``update``, ``delete``). The base
@@ -19,8 +20,12 @@ Stdlib + ansible.module_utils only (modules run on a plain host python, no ``pre
 """
 
 import base64
+import gzip
+import http.client
+import io
 import json
 import ssl
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -44,7 +49,8 @@ from ansible.module_utils.prefect_validate import (
     storable,
 )
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.six.moves.urllib.parse import quote, urlencode
+from ansible.module_utils.six.moves.urllib.parse import quote, urlencode, urlsplit
+from ansible.module_utils.six.moves.urllib.request import getproxies, proxy_bypass
 from ansible.module_utils.urls import Request, open_url
 
 try:  # ansible-core >= 2.15: build the TLS context once, not per request (saves ~20 ms a call)
@@ -103,23 +109,108 @@ class PrefectClient:
             self.headers["Authorization"] = "Basic " + token
         self.calls = []  # (method, path) of every request, for debugging/tests
         self._request = None
+        self._direct = None
         if make_context is not None:
             # Plain http (the server host's loopback API) never uses the TLS context, and loading
             # the CA store into one takes ~150 ms of every module run: an empty one stands in
             # (Request.open would otherwise build a full one per request).
             https = self.api_url.lower().startswith("https://")
+            context = (
+                make_context(validate_certs=validate_certs)
+                if https
+                else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            )
             self._request = Request(
                 headers=self.headers,
                 timeout=timeout,
                 validate_certs=validate_certs,
                 follow_redirects="safe",
                 use_netrc=False,
-                context=(
-                    make_context(validate_certs=validate_certs)
-                    if https
-                    else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                ),
+                context=context,
             )
+            self._direct = self._direct_target(context)
+        self._kept_alive_headers = dict(self.headers, **{"Accept-Encoding": "gzip"})
+        self._local = threading.local()
+
+    def _direct_target(self, context):
+        """(scheme, host, port, context) when calls may go on kept-alive connections: an http(s)
+        URL that no proxy of the environment applies to. Otherwise None (``Request`` per call)."""
+        parts = urlsplit(self.api_url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            return None
+        if getproxies().get(scheme) and not proxy_bypass(parts.hostname):
+            return None
+        return scheme, parts.hostname, parts.port, context
+
+    def _answer(self, url, data, method):
+        """The answer's body (bytes); ``HTTPError`` for a status of 400 or more."""
+        if self._direct is not None:
+            raw = self._kept_alive(url, data, method)
+            if raw is not None:
+                return raw
+        # no kept-alive connection, or a redirect: Request decides (it follows only safe ones)
+        return self._open(url, data, method).read()
+
+    def _connection(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            scheme, host, port, context = self._direct
+            if scheme == "https":
+                conn = http.client.HTTPSConnection(
+                    host, port, timeout=self.timeout, context=context
+                )
+            else:
+                conn = http.client.HTTPConnection(host, port, timeout=self.timeout)
+            self._local.conn = conn
+        return conn
+
+    def _drop(self):
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+
+    def _kept_alive(self, url, data, method):
+        """One call on this thread's kept-alive connection: the body, or None for a redirect."""
+        parts = urlsplit(url)
+        target = parts.path + ("?" + parts.query if parts.query else "")
+        body = data.encode("utf-8") if isinstance(data, str) else data
+        reused = getattr(self._local, "conn", None) is not None
+        try:
+            return self._exchange(method, target, body, url)
+        except (ConnectionResetError, BrokenPipeError):
+            # On a reused connection (RemoteDisconnected is a ConnectionResetError) this is, as a
+            # rule, the server having closed it while idle, before reading this request: once
+            # more, on a new connection.
+            if not reused:
+                raise
+        return self._exchange(method, target, body, url)
+
+    def _exchange(self, method, target, body, url):
+        conn = self._connection()
+        try:
+            conn.request(method, target, body=body, headers=self._kept_alive_headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+        except (ConnectionResetError, BrokenPipeError):
+            self._drop()
+            raise
+        except http.client.HTTPException as err:  # e.g. IncompleteRead: as a broken connection
+            self._drop()
+            raise ConnectionError(f"{type(err).__name__}: {err}")  # noqa: B904
+        except BaseException:
+            self._drop()
+            raise
+        if resp.will_close:
+            self._drop()
+        if (resp.getheader("Content-Encoding") or "").lower() == "gzip":
+            raw = gzip.decompress(raw)
+        if 300 <= resp.status < 400:
+            return None
+        if resp.status >= 400:
+            raise HTTPError(url, resp.status, resp.reason, resp.msg, io.BytesIO(raw))
+        return raw
 
     def _open(self, url, data, method):
         if self._request is not None:
@@ -153,8 +244,7 @@ class PrefectClient:
             attempt += 1
             self.calls.append((method, path))
             try:
-                resp = self._open(url, data, method)
-                raw = resp.read()
+                raw = self._answer(url, data, method)
                 if not raw:
                     return None
                 return json.loads(raw.decode("utf-8"))

@@ -104,6 +104,10 @@ class RecordingProxy:
 
     def __init__(self, upstream_port: int):
         self.requests: list[tuple[str, str]] = []
+        self.connections = 0  # client connections accepted
+        # the next N replies close their connection unannounced, as a server whose keep-alive
+        # timeout ran out closes an idle one
+        self.close_after_reply = 0
         self.lock = threading.Lock()
         proxy = self
 
@@ -112,6 +116,11 @@ class RecordingProxy:
 
             def log_message(self, *args):  # silence
                 pass
+
+            def setup(self):
+                super().setup()
+                with proxy.lock:
+                    proxy.connections += 1
 
             def _forward(self):
                 length = int(self.headers.get("Content-Length") or 0)
@@ -134,6 +143,10 @@ class RecordingProxy:
                 self.end_headers()
                 self.wfile.write(data)
                 conn.close()
+                with proxy.lock:
+                    if proxy.close_after_reply:
+                        proxy.close_after_reply -= 1
+                        self.close_connection = True
 
             do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _forward
 
