@@ -20,6 +20,7 @@ What a process per task gave for free is redone for each run:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.abc
 import importlib.util
 import io
@@ -28,7 +29,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from types import CodeType
+from types import CodeType, ModuleType
 from unittest import mock
 
 from ansible.module_utils import basic
@@ -63,6 +64,16 @@ with contextlib.suppress(ImportError):  # 2.19: traceback settings read from the
 
 
 _CODE: dict[Path, tuple[tuple[int, int], CodeType]] = {}
+
+
+def import_module_utils(name: str) -> ModuleType:
+    """``ansible.module_utils.<name>`` from module_utils/, imported as Ansible names it (once: for
+    tests that call a module_utils' code directly, outside a module run)."""
+    import ansible.module_utils
+
+    if str(MODULE_UTILS) not in ansible.module_utils.__path__:
+        ansible.module_utils.__path__.append(str(MODULE_UTILS))
+    return importlib.import_module(PREFIX + name)
 
 
 def _code(path: Path) -> CodeType:

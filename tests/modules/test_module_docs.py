@@ -25,6 +25,7 @@ from unittest import mock
 import pytest
 import yaml
 from conftest import REPO, VENV_BIN, ansible_env
+from inprocess import import_module_utils
 
 MODULES = sorted(path.stem for path in (REPO / "library").glob("*.py"))
 FRAGMENTS = ["prefect_api", "prefect_api.attributes"]
@@ -87,12 +88,9 @@ def runtime():
     """``{module: (argument spec, AnsibleModule kwargs, its kind's class or None)}``: main() run
     up to the AnsibleModule it builds. A kind's module runs the one kind it imports from
     module_utils; ``prefect_plan`` builds its own AnsibleModule and plans every kind."""
-    import ansible.module_utils
     from ansible.module_utils import basic
 
-    if str(REPO / "module_utils") not in ansible.module_utils.__path__:
-        ansible.module_utils.__path__.append(str(REPO / "module_utils"))
-    api = importlib.import_module("ansible.module_utils.prefect_api")
+    api = import_module_utils("prefect_api")
     out = {}
     with mock.patch.object(api, "AnsibleModule", capture), \
             mock.patch.object(basic, "AnsibleModule", capture):  # fmt: skip

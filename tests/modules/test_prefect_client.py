@@ -4,24 +4,17 @@ losing or repeating the call, and a proxy in the environment still carries every
 
 from __future__ import annotations
 
-import importlib
 import time
+import urllib.request
 from functools import partial
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
+from inprocess import import_module_utils
 
 
 @pytest.fixture(scope="module")
 def api():
-    """The real module_utils, imported as Ansible names them."""
-    import ansible.module_utils
-
-    if str(REPO / "module_utils") not in ansible.module_utils.__path__:
-        ansible.module_utils.__path__.append(str(REPO / "module_utils"))
-    return importlib.import_module("ansible.module_utils.prefect_api")
+    return import_module_utils("prefect_api")
 
 
 @pytest.fixture
@@ -98,6 +91,8 @@ def test_http_errors_on_a_kept_alive_connection(api, prefect_server, no_proxy_en
 def test_proxy_in_the_environment_carries_the_calls(api, prefect_server, no_proxy_env):
     """With http_proxy set, calls go through it (here: nothing listens, so they fail); a host in
     no_proxy is called directly, on a kept-alive connection."""
+    # Request.open installs its opener (with the proxy) for all of urllib: put it back after
+    no_proxy_env.setattr(urllib.request, "_opener", None)
     no_proxy_env.setenv("http_proxy", "http://127.0.0.1:9")
     client = api.PrefectClient(prefect_server.direct_api_url, prefect_server.auth_string, retries=0)
     with pytest.raises(api.PrefectAPIError, match="cannot reach"):

@@ -4,25 +4,13 @@ large, written only when it changes, and out of prefect_variables' prune."""
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
+from inprocess import import_module_utils
 
 
 @pytest.fixture(scope="module")
 def utils():
-    """The real module_utils, imported as Ansible names them."""
-    import ansible.module_utils
-
-    if str(REPO / "module_utils") not in ansible.module_utils.__path__:
-        ansible.module_utils.__path__.append(str(REPO / "module_utils"))
-    return (
-        importlib.import_module("ansible.module_utils.prefect_api"),
-        importlib.import_module("ansible.module_utils.prefect_record"),
-    )
+    return import_module_utils("prefect_api"), import_module_utils("prefect_record")
 
 
 @pytest.fixture
