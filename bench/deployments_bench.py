@@ -31,7 +31,6 @@ The timed runs talk to the server directly; only the counted runs go through the
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
 import json
 import os
@@ -60,14 +59,12 @@ from prefect import flow
 def bench_flow(index: int = 0, label: str = "bench"):
     return index
 """
-# returns at once: what ansible-playbook alone costs for a task with these arguments
+# returns at once: what ansible-playbook alone costs for a task with these options (a tuple)
 NOTHING_MODULE = """#!/usr/bin/python
 from ansible.module_utils.basic import AnsibleModule
 
-OPTIONS = ("api_url", "api_auth_string", "project_dir", "declared_work_pools", "deployments",
-           "parallel_writes")
-AnsibleModule(argument_spec={name: {"type": "raw", "no_log": name == "api_auth_string"}
-                             for name in OPTIONS}).exit_json(changed=False)
+AnsibleModule(argument_spec={{name: {{"type": "raw", "no_log": name == "api_auth_string"}}
+                             for name in {options!r}}}).exit_json(changed=False)
 """
 # the fields of a deployment that the module's POST /deployments/ sends (prefect_kind_deployments)
 BODY_FIELDS = (
@@ -229,7 +226,7 @@ def bare_client_run(server: PrefectTestServer, bodies: list[dict], writers: int)
     url = urlsplit(server.direct_api_url)
     headers = {
         "Content-Type": "application/json",
-        "Authorization": "Basic " + base64.b64encode(server.auth_string.encode()).decode(),
+        "Authorization": server.auth_header,
     }
     chunks = [bodies[n::writers] for n in range(writers)]
 
@@ -254,7 +251,8 @@ def bench_deployments(server: PrefectTestServer, project: Path, args) -> None:
         "ansible": [], "cli": [], "noop": [], "ratio": [], "bare": [], "nothing": [], "ping": [],
     }  # fmt: skip
     (project / "library").mkdir(exist_ok=True)
-    (project / "library" / "bench_nothing.py").write_text(NOTHING_MODULE)
+    options = ("api_url", "api_auth_string", *deployments_args(project, [], args.parallel))
+    (project / "library" / "bench_nothing.py").write_text(NOTHING_MODULE.format(options=options))
     play = project / "bench_play.yml"
     direct, auth = server.direct_api_url, server.auth_string
     for r in range(args.rounds):

@@ -193,14 +193,11 @@ class PrefectClient:
             conn.request(method, target, body=body, headers=self._kept_alive_headers)
             resp = conn.getresponse()
             raw = resp.read()
-        except (ConnectionResetError, BrokenPipeError):
+        except BaseException as err:
             self._drop()
-            raise
-        except http.client.HTTPException as err:  # e.g. IncompleteRead: as a broken connection
-            self._drop()
-            raise ConnectionError(f"{type(err).__name__}: {err}")  # noqa: B904
-        except BaseException:
-            self._drop()
+            if isinstance(err, http.client.HTTPException) and not isinstance(err, OSError):
+                # e.g. IncompleteRead: a broken connection, retried as one
+                raise ConnectionError(f"{type(err).__name__}: {err}") from err
             raise
         if resp.will_close:
             self._drop()

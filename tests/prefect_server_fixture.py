@@ -191,6 +191,11 @@ class PrefectTestServer:
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
+    def auth_header(self) -> str:
+        """The ``Authorization`` header's value for ``auth_string``."""
+        return "Basic " + base64.b64encode(self.auth_string.encode()).decode()
+
+    @property
     def direct_api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api"
 
@@ -286,8 +291,7 @@ class PrefectTestServer:
         req = urllib.request.Request(url, data=data, method=method)  # noqa: S310
         req.add_header("Content-Type", "application/json")
         if auth:
-            token = base64.b64encode(self.auth_string.encode()).decode()
-            req.add_header("Authorization", f"Basic {token}")
+            req.add_header("Authorization", self.auth_header)
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310
                 raw = resp.read()
